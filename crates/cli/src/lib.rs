@@ -1,0 +1,226 @@
+//! Command-line conventions shared by the distcache tools.
+//!
+//! The original tools take long options with a single dash (`-listen`,
+//! `-sessions 10000`) and existing init scripts depend on that, while clap
+//! speaks GNU style (`--listen`). [`parse`] accepts both: before clap sees the
+//! arguments, every single-dash word that names one of the command's long
+//! options is rewritten to its double-dash form. Values are never rewritten,
+//! so `-pidfile -odd-name` still means what it says.
+//!
+//! Errors follow the original's style — one line starting with `Error, ` and
+//! exit status 1 — rather than clap's exit status 2, so scripts that check
+//! for 1 keep working.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::Parser;
+
+/// Parses the process's arguments into `P`, exiting like the original tools
+/// on a bad command line (see the crate doc).
+pub fn parse<P: Parser>() -> P {
+    match try_parse_from(std::env::args_os()) {
+        Ok(p) => p,
+        Err(e) => exit_on_error(e),
+    }
+}
+
+/// Parses `args` (the first being the program name) into `P`.
+pub fn try_parse_from<P, I, T>(args: I) -> Result<P, clap::Error>
+where
+    P: Parser,
+    I: IntoIterator<Item = T>,
+    T: Into<OsString>,
+{
+    let mut cmd = P::command();
+    let args = normalize(&cmd, args.into_iter().map(Into::into))?;
+    let matches = cmd.try_get_matches_from_mut(args)?;
+    P::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))
+}
+
+/// Rewrites single-dash long options to double-dash ones, joins every
+/// option with its value (`--pidfile=-odd`, so a value that starts with a
+/// dash is still a value), and maps the original's help switches (`-h`,
+/// `-help`, `-?`) to `--help`.
+///
+/// A dash word that names no option is refused here, quoting it as typed:
+/// left to clap, `-bogus` would be read as the short flags `-b -o -g...`.
+pub fn normalize(
+    cmd: &clap::Command,
+    args: impl Iterator<Item = OsString>,
+) -> Result<Vec<OsString>, clap::Error> {
+    // long name -> whether the option consumes the next word as its value
+    let longs: HashMap<String, bool> = cmd
+        .get_arguments()
+        .filter_map(|a| {
+            // `get_num_args` is only filled in by `Command::build`; the
+            // action is known from the start.
+            let takes_value = a.get_action().takes_values();
+            a.get_long().map(|l| (l.to_string(), takes_value))
+        })
+        .collect();
+    let shorts: Vec<String> = cmd
+        .get_arguments()
+        .filter_map(|a| a.get_short().map(|c| format!("-{c}")))
+        .chain(["-h".to_string()])
+        .collect();
+    let mut out = Vec::new();
+    let mut args = args.enumerate();
+    while let Some((i, arg)) = args.next() {
+        if i == 0 {
+            out.push(arg);
+            continue;
+        }
+        if arg == OsStr::new("--") {
+            out.push(arg);
+            out.extend(args.map(|(_, a)| a));
+            break;
+        }
+        let Some(s) = arg.to_str() else {
+            out.push(arg);
+            continue;
+        };
+        if matches!(s, "-help" | "--help" | "-?") {
+            out.push("--help".into());
+            continue;
+        }
+        let Some(body) = s.strip_prefix("--").or_else(|| s.strip_prefix('-')) else {
+            out.push(arg);
+            continue;
+        };
+        let (name, inline_value) = match body.split_once('=') {
+            Some((n, _)) => (n, true),
+            None => (body, false),
+        };
+        match longs.get(name) {
+            Some(&takes_value) => {
+                let mut word = OsString::from(format!("--{body}"));
+                if takes_value && !inline_value {
+                    if let Some((_, value)) = args.next() {
+                        word.push("=");
+                        word.push(value);
+                    }
+                }
+                out.push(word);
+            }
+            None if shorts.iter().any(|short| short == s) => out.push(arg),
+            None => {
+                let mut e = clap::Error::new(ErrorKind::UnknownArgument).with_cmd(cmd);
+                e.insert(ContextKind::InvalidArg, ContextValue::String(s.to_string()));
+                return Err(e);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Prints a clap error in the original's style and exits: 0 for help and
+/// version requests, 1 for anything wrong.
+pub fn exit_on_error(e: clap::Error) -> ! {
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => e.exit(),
+        _ => {}
+    }
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "{}", error_line(&e));
+    let _ = writeln!(stderr, "(run with -h for the list of options)");
+    std::process::exit(1)
+}
+
+/// The one-line message for a command-line error.
+pub fn error_line(e: &clap::Error) -> String {
+    if e.kind() == ErrorKind::UnknownArgument {
+        if let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) {
+            return format!("Error, \"{arg}\" not recognised");
+        }
+    }
+    // clap's rendered message starts with "error: " and may span several
+    // lines (usage, tips); keep the first line, which names the problem.
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or("invalid command line");
+    format!("Error, {}", first.trim_start_matches("error: "))
+}
+
+/// Prints `Error, <message>` and exits with status 1: for failures found
+/// after the command line parsed (an address that cannot be listened on...).
+pub fn fail(message: impl std::fmt::Display) -> ! {
+    let _ = writeln!(std::io::stderr().lock(), "Error, {message}");
+    std::process::exit(1)
+}
+
+/// Sets up logging to stderr: `info` by default, `RUST_LOG` overrides.
+pub fn init_logging() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_timestamp_millis()
+        .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser, Debug)]
+    struct Args {
+        #[arg(long)]
+        listen: Option<String>,
+        #[arg(long, default_value_t = 5)]
+        sessions: u32,
+        #[arg(long)]
+        daemon: bool,
+        #[arg(long)]
+        pidfile: Option<String>,
+    }
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        try_parse_from(std::iter::once("prog").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn single_and_double_dash_long_options() {
+        let a = parse(&["-listen", "IP:9001", "--sessions", "7", "-daemon"]).unwrap();
+        assert_eq!(a.listen.as_deref(), Some("IP:9001"));
+        assert_eq!(a.sessions, 7);
+        assert!(a.daemon);
+        let a = parse(&["-sessions=9"]).unwrap();
+        assert_eq!(a.sessions, 9);
+    }
+
+    #[test]
+    fn values_are_never_rewritten() {
+        let a = parse(&["-pidfile", "-daemon"]).unwrap();
+        assert_eq!(a.pidfile.as_deref(), Some("-daemon"));
+        assert!(!a.daemon);
+    }
+
+    #[test]
+    fn unknown_switches_name_the_argument() {
+        let e = parse(&["-listen", "IP:1", "-bogus"]).unwrap_err();
+        assert_eq!(error_line(&e), "Error, \"-bogus\" not recognised");
+        let e = parse(&["--nope"]).unwrap_err();
+        assert_eq!(error_line(&e), "Error, \"--nope\" not recognised");
+    }
+
+    #[test]
+    fn bad_values_name_the_value() {
+        let e = parse(&["-sessions", "abc"]).unwrap_err();
+        let line = error_line(&e);
+        assert!(line.starts_with("Error, "), "{line}");
+        assert!(line.contains("abc"), "{line}");
+    }
+
+    #[test]
+    fn help_switches() {
+        for h in ["-h", "-help", "-?", "--help"] {
+            assert_eq!(
+                parse(&[h]).unwrap_err().kind(),
+                ErrorKind::DisplayHelp,
+                "{h}"
+            );
+        }
+    }
+}
