@@ -1,0 +1,198 @@
+//! Non-blocking byte streams: TCP or Unix-domain, behind one type.
+
+use std::io::{self, IoSlice, Read, Write};
+use std::net::Shutdown;
+
+use mio::event::Source;
+use mio::{Interest, Registry, Token};
+
+use crate::{Address, NalError};
+
+/// A non-blocking stream socket, accepted by a [`Listener`] or made by
+/// [`Stream::connect`].
+///
+/// [`Listener`]: crate::Listener
+#[derive(Debug)]
+pub enum Stream {
+    /// A TCP connection (`TCP_NODELAY` set).
+    Tcp(mio::net::TcpStream),
+    /// A Unix-domain stream connection.
+    Unix(mio::net::UnixStream),
+}
+
+impl Stream {
+    /// Starts a non-blocking connect to `address`.
+    ///
+    /// Returns as soon as the connect is under way. Register the stream for
+    /// [`Interest::WRITABLE`]; when it becomes writable, call
+    /// [`is_connected`](Self::is_connected) to learn how the connect went.
+    /// Resolving a host name blocks. `TCP_NODELAY` is set, as the original
+    /// library did for every TCP connection: requests are small and latency
+    /// matters more than packet count.
+    pub fn connect(address: &Address) -> Result<Stream, NalError> {
+        if !address.can_connect() {
+            return Err(NalError::NotConnectable {
+                address: address.to_string(),
+            });
+        }
+        let connect_error = |e| NalError::io(address, "connect to", e);
+        match address {
+            Address::Unix(path) => mio::net::UnixStream::connect(path)
+                .map(Stream::Unix)
+                .map_err(connect_error),
+            Address::Ip { .. } => {
+                let target = address.resolve()?;
+                let stream = mio::net::TcpStream::connect(target).map_err(connect_error)?;
+                stream.set_nodelay(true).map_err(connect_error)?;
+                Ok(Stream::Tcp(stream))
+            }
+        }
+    }
+
+    /// Closes the sending direction, so the peer reads end of file once it
+    /// has read what was sent. Reading stays possible.
+    pub fn shutdown_write(&self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.shutdown(Shutdown::Write),
+            Stream::Unix(s) => s.shutdown(Shutdown::Write),
+        }
+    }
+
+    /// Who is on the other end, for log lines: `"127.0.0.1:5555"` for TCP,
+    /// `"unix"` for a Unix socket (whose clients are normally unnamed).
+    pub fn peer_description(&self) -> String {
+        match self {
+            Stream::Tcp(s) => match s.peer_addr() {
+                Ok(addr) => addr.to_string(),
+                Err(_) => "tcp (not connected)".to_owned(),
+            },
+            Stream::Unix(_) => "unix".to_owned(),
+        }
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`), which is how a failed
+    /// non-blocking connect reports itself.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        match self {
+            Stream::Tcp(s) => s.take_error(),
+            Stream::Unix(s) => s.take_error(),
+        }
+    }
+
+    /// How a non-blocking connect is going; call it when the stream is
+    /// reported writable (or readable, or closed).
+    ///
+    /// `Ok(true)`: connected. `Ok(false)`: still in progress; wait for the
+    /// next event (the event may have been spurious). `Err`: the connect
+    /// failed, with the reason.
+    pub fn is_connected(&self) -> io::Result<bool> {
+        if let Some(e) = self.take_error()? {
+            return Err(e);
+        }
+        let peer = match self {
+            Stream::Tcp(s) => s.peer_addr().map(drop),
+            Stream::Unix(s) => s.peer_addr().map(drop),
+        };
+        match peer {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether this is a TCP stream.
+    pub fn is_tcp(&self) -> bool {
+        matches!(self, Stream::Tcp(_))
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write_vectored(bufs),
+            Stream::Unix(s) => s.write_vectored(bufs),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.flush(),
+            Stream::Unix(s) => s.flush(),
+        }
+    }
+}
+
+impl Source for Stream {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.register(registry, token, interests),
+            Stream::Unix(s) => s.register(registry, token, interests),
+        }
+    }
+
+    fn reregister(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.reregister(registry, token, interests),
+            Stream::Unix(s) => s.reregister(registry, token, interests),
+        }
+    }
+
+    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.deregister(registry),
+            Stream::Unix(s) => s.deregister(registry),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_only_address_cannot_connect() {
+        let address = Address::parse("IP:9001").unwrap();
+        let err = Stream::connect(&address).unwrap_err();
+        assert!(matches!(err, NalError::NotConnectable { .. }));
+        assert!(err.to_string().contains("\"IP:9001\""), "{err}");
+    }
+
+    #[test]
+    fn missing_unix_socket_is_a_connect_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let address = Address::Unix(dir.path().join("nobody"));
+        let err = Stream::connect(&address).unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("cannot connect to \"UNIX:"), "{text}");
+        assert_eq!(
+            err.io_error().map(io::Error::kind),
+            Some(io::ErrorKind::NotFound)
+        );
+    }
+}
