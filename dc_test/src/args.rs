@@ -1,0 +1,325 @@
+//! The command line: the original's options, checked up front.
+
+use clap::Parser;
+use thiserror::Error;
+
+/// Most sessions (the original's limit).
+pub const MAX_SESSIONS: u32 = 512;
+/// Shortest session data. GET answers under 5 bytes count as failures in
+/// the client library (a 1-4 byte session cannot always be told from a
+/// status code), so shorter sessions could never be fetched back.
+pub const MIN_DATA: u32 = 5;
+/// Longest session data (the original's limit).
+pub const MAX_DATA: u32 = 4096;
+/// Longest `-timeout` and `-timevar`, in seconds (the original's limit).
+pub const MAX_TIMEOUT_S: u32 = 3600;
+/// Most operations. The original allowed 1 000 000; long soak runs want
+/// more.
+pub const MAX_OPS: u64 = 100_000_000;
+/// Largest `-progress` interval.
+pub const MAX_PROGRESS: u64 = MAX_OPS;
+
+/// What `dc_test` accepts; see [`Args::validate`] for the limits.
+#[derive(Parser, Debug)]
+#[command(
+    name = "dc_test",
+    about = "Runs random ADD/REMOVE/GET/HAVE operations against a distcache server or \
+             dc_client proxy and checks every answer against a model of what it should hold.",
+    after_help = "Options also work with a single dash, as in the original (-connect, -ops...).\n\
+                  The model ignores expiry and eviction: keep -timeout minus -timevar longer than the run and \
+                  -sessions within the server's cache size.\n\
+                  Eg. dc_test -connect UNIX:/tmp/session_cache -sessions 10 -persistent"
+)]
+pub struct Args {
+    /// Server or proxy address: IP:host:port or UNIX:/path (required).
+    #[arg(long, value_name = "ADDR")]
+    pub connect: Option<String>,
+    /// Number of sessions to test with, 1 to 512.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub sessions: u32,
+    /// Shortest session data in bytes, at least 5.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub datamin: u32,
+    /// Session data is shorter than this, at most 4096 and above -datamin.
+    #[arg(long, value_name = "N", default_value_t = 2100)]
+    pub datamax: u32,
+    /// Lifetime of added sessions in seconds, at most 3600.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub timeout: u32,
+    /// Offset lifetimes randomly by up to +/- this many seconds; at most
+    /// 3600 and below -timeout.
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    pub timevar: u32,
+    /// Operations to run [default: 10 x sessions^2]; at most 100000000
+    /// (the original allowed 1000000).
+    #[arg(long, value_name = "N")]
+    pub ops: Option<u64>,
+    /// Report the operation count every N operations (0: never).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub progress: u64,
+    /// Use one persistent connection for all operations (otherwise one
+    /// connection per operation).
+    #[arg(long)]
+    pub persistent: bool,
+    /// Not supported: sessions with client certificates need OpenSSL.
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "")]
+    pub withcert: Option<String>,
+    /// Seed for the random sessions and operations, to repeat a run. The
+    /// server must not still hold the earlier run's sessions: restart it or
+    /// wait out -timeout first.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+}
+
+/// A checked command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The `-connect` address, as given.
+    pub connect: String,
+    /// Number of sessions.
+    pub sessions: usize,
+    /// Session data lengths are drawn from `datamin..datamax`.
+    pub datamin: usize,
+    /// See `datamin`.
+    pub datamax: usize,
+    /// ADD lifetime in seconds.
+    pub timeout_s: u32,
+    /// ADD lifetime variation in seconds (strictly below `timeout_s`).
+    pub timevar_s: u32,
+    /// Operations to run.
+    pub ops: u64,
+    /// Progress interval (0: none).
+    pub progress: u64,
+    /// One persistent connection instead of one per operation.
+    pub persistent: bool,
+    /// Seed for the random generator, if one was given.
+    pub seed: Option<u64>,
+}
+
+/// A command line that parsed but makes no sense.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ArgsError {
+    /// `-withcert` was given.
+    #[error("-withcert is not supported: client certificates need OpenSSL support, which this dc_test does not have (its sessions are random bytes)")]
+    WithCert,
+    /// `-connect` is missing.
+    #[error("must provide -connect")]
+    MissingConnect,
+    /// `-sessions` out of range.
+    #[error("-sessions {0} is out of range (1 to {MAX_SESSIONS})")]
+    Sessions(u32),
+    /// `-datamin` under [`MIN_DATA`].
+    #[error("-datamin {0} is too small: it must be at least {MIN_DATA}, because GET answers shorter than 5 bytes count as failures (a 1-4 byte session cannot be told from a status code)")]
+    DataMin(u32),
+    /// `-datamax` over [`MAX_DATA`].
+    #[error("-datamax {0} is too large (at most {MAX_DATA})")]
+    DataMax(u32),
+    /// `-datamax` not above `-datamin`.
+    #[error("-datamax ({max}) must be greater than -datamin ({min}): data lengths are drawn from [datamin, datamax)")]
+    DataRange {
+        /// `-datamin`.
+        min: u32,
+        /// `-datamax`.
+        max: u32,
+    },
+    /// `-timeout` over [`MAX_TIMEOUT_S`].
+    #[error("-timeout {0} is too large (at most {MAX_TIMEOUT_S} seconds)")]
+    Timeout(u32),
+    /// `-timevar` over [`MAX_TIMEOUT_S`].
+    #[error("-timevar {0} is too large (at most {MAX_TIMEOUT_S} seconds)")]
+    Timevar(u32),
+    /// `-timevar` not below `-timeout`.
+    #[error("-timevar must be strictly smaller than -timeout (got -timevar {timevar}, -timeout {timeout})")]
+    TimevarNotBelowTimeout {
+        /// `-timevar`.
+        timevar: u32,
+        /// `-timeout`.
+        timeout: u32,
+    },
+    /// `-ops` over [`MAX_OPS`].
+    #[error("-ops {0} is too large (at most {MAX_OPS})")]
+    Ops(u64),
+    /// `-progress` over [`MAX_PROGRESS`].
+    #[error("-progress {0} is too large (at most {MAX_PROGRESS})")]
+    Progress(u64),
+}
+
+impl Args {
+    /// Checks the limits and fills in the default `-ops`.
+    pub fn validate(self) -> Result<Config, ArgsError> {
+        if self.withcert.is_some() {
+            return Err(ArgsError::WithCert);
+        }
+        let connect = self.connect.ok_or(ArgsError::MissingConnect)?;
+        if !(1..=MAX_SESSIONS).contains(&self.sessions) {
+            return Err(ArgsError::Sessions(self.sessions));
+        }
+        if self.timeout > MAX_TIMEOUT_S {
+            return Err(ArgsError::Timeout(self.timeout));
+        }
+        if self.timevar > MAX_TIMEOUT_S {
+            return Err(ArgsError::Timevar(self.timevar));
+        }
+        // Also keeps every ADD timeout at 1000 ms or more, over the client
+        // library's 500 ms floor.
+        if self.timevar >= self.timeout {
+            return Err(ArgsError::TimevarNotBelowTimeout {
+                timevar: self.timevar,
+                timeout: self.timeout,
+            });
+        }
+        if self.datamin < MIN_DATA {
+            return Err(ArgsError::DataMin(self.datamin));
+        }
+        if self.datamax > MAX_DATA {
+            return Err(ArgsError::DataMax(self.datamax));
+        }
+        if self.datamax <= self.datamin {
+            return Err(ArgsError::DataRange {
+                min: self.datamin,
+                max: self.datamax,
+            });
+        }
+        let sessions = u64::from(self.sessions);
+        let ops = self.ops.unwrap_or(10 * sessions * sessions);
+        if ops > MAX_OPS {
+            return Err(ArgsError::Ops(ops));
+        }
+        if self.progress > MAX_PROGRESS {
+            return Err(ArgsError::Progress(self.progress));
+        }
+        Ok(Config {
+            connect,
+            sessions: self.sessions as usize,
+            datamin: self.datamin as usize,
+            datamax: self.datamax as usize,
+            timeout_s: self.timeout,
+            timevar_s: self.timevar,
+            ops,
+            progress: self.progress,
+            persistent: self.persistent,
+            seed: self.seed,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, ArgsError> {
+        dc_cli::try_parse_from::<Args, _, _>(std::iter::once("dc_test").chain(args.iter().copied()))
+            .unwrap()
+            .validate()
+    }
+
+    fn with_connect(args: &[&str]) -> Result<Config, ArgsError> {
+        let mut all = vec!["-connect", "IP:127.0.0.1:9001"];
+        all.extend_from_slice(args);
+        parse(&all)
+    }
+
+    #[test]
+    fn defaults_are_the_originals() {
+        let c = with_connect(&[]).unwrap();
+        assert_eq!(
+            c,
+            Config {
+                connect: "IP:127.0.0.1:9001".into(),
+                sessions: 10,
+                datamin: 50,
+                datamax: 2100,
+                timeout_s: 60,
+                timevar_s: 5,
+                ops: 1000,
+                progress: 0,
+                persistent: false,
+                seed: None,
+            }
+        );
+        let c = with_connect(&["-sessions", "3", "-persistent", "--seed", "7"]).unwrap();
+        assert_eq!(
+            (c.sessions, c.ops, c.persistent, c.seed),
+            (3, 90, true, Some(7))
+        );
+        assert_eq!(with_connect(&["-sessions", "512"]).unwrap().ops, 2_621_440);
+    }
+
+    #[test]
+    fn the_snoop_capture_command_line_parses() {
+        let c = with_connect(&[
+            "-sessions",
+            "3",
+            "-ops",
+            "20",
+            "-progress",
+            "10",
+            "-persistent",
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.sessions, c.ops, c.progress, c.persistent),
+            (3, 20, 10, true)
+        );
+    }
+
+    #[test]
+    fn limits() {
+        use ArgsError::*;
+        assert_eq!(parse(&[]), Err(MissingConnect));
+        assert_eq!(with_connect(&["-sessions", "0"]), Err(Sessions(0)));
+        assert_eq!(with_connect(&["-sessions", "513"]), Err(Sessions(513)));
+        assert_eq!(with_connect(&["-datamin", "4"]), Err(DataMin(4)));
+        assert!(with_connect(&["-datamin", "5", "-datamax", "6"]).is_ok());
+        assert_eq!(with_connect(&["-datamax", "4097"]), Err(DataMax(4097)));
+        assert!(with_connect(&["-datamax", "4096"]).is_ok());
+        assert_eq!(
+            with_connect(&["-datamin", "100", "-datamax", "100"]),
+            Err(DataRange { min: 100, max: 100 })
+        );
+        assert_eq!(with_connect(&["-timeout", "3601"]), Err(Timeout(3601)));
+        assert_eq!(with_connect(&["-timevar", "3601"]), Err(Timevar(3601)));
+        assert_eq!(
+            with_connect(&["-timeout", "5"]),
+            Err(TimevarNotBelowTimeout {
+                timevar: 5,
+                timeout: 5
+            })
+        );
+        assert!(with_connect(&["-timeout", "1", "-timevar", "0"]).is_ok());
+        assert!(with_connect(&["-ops", "100000000"]).is_ok());
+        assert_eq!(with_connect(&["-ops", "100000001"]), Err(Ops(100_000_001)));
+        assert!(with_connect(&["-ops", "0"]).is_ok());
+        assert_eq!(
+            with_connect(&["-progress", "100000001"]),
+            Err(Progress(100_000_001))
+        );
+        assert_eq!(with_connect(&["-withcert", "3"]), Err(WithCert));
+        assert_eq!(with_connect(&["-withcert"]), Err(WithCert));
+    }
+
+    #[test]
+    fn messages_explain_the_limit() {
+        let text = ArgsError::DataMin(4).to_string();
+        assert!(
+            text.contains("at least 5") && text.contains("GET answers"),
+            "{text}"
+        );
+        assert!(ArgsError::WithCert.to_string().contains("not supported"));
+        assert_eq!(
+            ArgsError::TimevarNotBelowTimeout {
+                timevar: 9,
+                timeout: 9
+            }
+            .to_string(),
+            "-timevar must be strictly smaller than -timeout (got -timevar 9, -timeout 9)"
+        );
+    }
+
+    #[test]
+    fn junk_numbers_are_refused_not_zero() {
+        // The original used atoi: "abc" silently became 0.
+        let e = dc_cli::try_parse_from::<Args, _, _>(["dc_test", "-sessions", "abc"]).unwrap_err();
+        assert!(dc_cli::error_line(&e).contains("abc"));
+    }
+}
