@@ -138,6 +138,11 @@ pub fn error_line(e: &clap::Error) -> String {
             return format!("Error, \"{arg}\" not recognised");
         }
     }
+    if e.kind() == ErrorKind::MissingRequiredArgument {
+        if let Some(ContextValue::Strings(missing)) = e.get(ContextKind::InvalidArg) {
+            return format!("Error, must provide {}", missing.join(" and "));
+        }
+    }
     // clap's rendered message starts with "error: " and may span several
     // lines (usage, tips); keep the first line, which names the problem.
     let rendered = e.render().to_string();
@@ -211,6 +216,17 @@ mod tests {
         let line = error_line(&e);
         assert!(line.starts_with("Error, "), "{line}");
         assert!(line.contains("abc"), "{line}");
+    }
+
+    #[test]
+    fn missing_required_options_are_named() {
+        #[derive(Parser, Debug)]
+        struct Needs {
+            #[arg(long)]
+            listen: String,
+        }
+        let e = try_parse_from::<Needs, _, _>(["prog"]).unwrap_err();
+        assert_eq!(error_line(&e), "Error, must provide --listen <LISTEN>");
     }
 
     #[test]

@@ -1,0 +1,106 @@
+//! Counters of handled requests and the original's activity line.
+
+use std::fmt;
+
+use dc_protocol::{Operation, Status};
+
+/// Requests handled, by operation and outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpStats {
+    /// Every request answered (the original's "total operations").
+    pub operations: u64,
+    /// Answers per operation (indexed by the operation's wire byte), split
+    /// into successes (`Status::Ok`, or a GET hit) and everything else.
+    pub by_operation: [Outcomes; 4],
+}
+
+/// Success and failure counts of one operation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outcomes {
+    /// Answered `OK` (ADD stored, GET hit, REMOVE removed, HAVE present).
+    pub ok: u64,
+    /// Any other answer.
+    pub not_ok: u64,
+}
+
+impl OpStats {
+    /// Counts one answered request.
+    pub fn count(&mut self, operation: Operation, status: Status) {
+        self.operations += 1;
+        let o = &mut self.by_operation[usize::from(operation.to_byte())];
+        if status == Status::Ok {
+            o.ok += 1;
+        } else {
+            o.not_ok += 1;
+        }
+    }
+
+    /// The counts of one operation.
+    pub fn of(&self, operation: Operation) -> Outcomes {
+        self.by_operation[usize::from(operation.to_byte())]
+    }
+}
+
+/// The periodic activity line, in the original's layout:
+/// `total operations = %7lu  (+ %5lu), total sessions = %5u  (%c%3u)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProgressLine {
+    /// Requests handled since start.
+    pub operations: u64,
+    /// Requests handled since the previous line.
+    pub operations_delta: u64,
+    /// Sessions stored now.
+    pub sessions: usize,
+    /// Sessions stored at the previous line.
+    pub previous_sessions: usize,
+}
+
+impl fmt::Display for ProgressLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (sign, change) = match self.sessions.cmp(&self.previous_sessions) {
+            std::cmp::Ordering::Greater => ('+', self.sessions - self.previous_sessions),
+            std::cmp::Ordering::Less => ('-', self.previous_sessions - self.sessions),
+            std::cmp::Ordering::Equal => ('=', 0),
+        };
+        write!(
+            f,
+            "total operations = {:7}  (+ {:5}), total sessions = {:5}  ({}{:3})",
+            self.operations, self.operations_delta, self.sessions, sign, change
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_line_matches_the_original_layout() {
+        let line = ProgressLine {
+            operations: 1000,
+            operations_delta: 250,
+            sessions: 40,
+            previous_sessions: 47,
+        };
+        assert_eq!(
+            line.to_string(),
+            "total operations =    1000  (+   250), total sessions =    40  (-  7)"
+        );
+        let same = ProgressLine {
+            previous_sessions: 40,
+            ..line
+        };
+        assert!(same.to_string().ends_with("(=  0)"));
+    }
+
+    #[test]
+    fn counts_by_operation_and_outcome() {
+        let mut s = OpStats::default();
+        s.count(Operation::Get, Status::Ok);
+        s.count(Operation::Get, Status::NotOk);
+        s.count(Operation::Add, Status::AddMatchingSession);
+        assert_eq!(s.operations, 3);
+        assert_eq!(s.of(Operation::Get), Outcomes { ok: 1, not_ok: 1 });
+        assert_eq!(s.of(Operation::Add), Outcomes { ok: 0, not_ok: 1 });
+    }
+}

@@ -1,0 +1,20 @@
+//! Running a distcache tool as a service.
+//!
+//! The original tools' `-daemon`, `-pidfile`, `-user`, `-sockowner`,
+//! `-sockgroup` and `-sockperms` options, shared by `dc_server` and
+//! `dc_client`. The order of use matters and is the caller's: bind the
+//! listening socket, set its owner and mode, detach, write the pidfile, and
+//! drop privileges last, so that a port below 1024 or a socket in a root-only
+//! directory can be bound by an unprivileged service.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod daemon;
+mod pidfile;
+mod privileges;
+mod socket;
+
+pub use daemon::daemonize;
+pub use pidfile::{PidFile, PidFileError};
+pub use privileges::{drop_privileges, lookup_group, lookup_user, PrivilegeError};
+pub use socket::{parse_mode, set_socket_access, SocketAccess, SocketAccessError};

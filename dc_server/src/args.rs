@@ -1,0 +1,137 @@
+//! dc_server's command line: the original's options, single-dash or
+//! double-dash.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Sessions held by default. The original's 512 dates from 2004 memory
+/// sizes; a modern cache host holds far more, and the byte cap below bounds
+/// the memory either way.
+pub const DEFAULT_SESSIONS: usize = 100_000;
+/// Session bytes (ids and data) held by default, in MiB.
+pub const DEFAULT_MEMORY_MIB: usize = 256;
+
+/// dc_server: the distcache session cache server.
+///
+/// Stores SSL/TLS sessions for a fleet of TLS servers, over TCP or a unix
+/// socket, speaking the distcache 1.x protocol byte for byte. Options take
+/// one dash or two (-listen or --listen).
+#[derive(Debug, Parser)]
+#[command(name = "dc_server", version, about, long_about = None)]
+#[command(after_help = "Example: dc_server -listen IP:9001 -sessions 200000\n\
+Addresses: IP:port (all interfaces), IP:host:port, IP:[::1]:port, UNIX:/path")]
+pub struct Args {
+    /// Address to listen on (required), e.g. IP:9001 or UNIX:/run/dcache.sock
+    #[arg(long, value_name = "ADDR")]
+    pub listen: String,
+
+    /// Most sessions held; when full, the ones due to expire soonest are
+    /// evicted (a batch of 1/30th of the capacity at a time, as the original)
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_SESSIONS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000_000))]
+    pub sessions: usize,
+
+    /// Most session data (ids and data bytes) held, in MiB (at least 1)
+    #[arg(long, value_name = "MIB", default_value_t = DEFAULT_MEMORY_MIB,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_048_576))]
+    pub memory: usize,
+
+    /// Also log the activity line whenever the operation count crosses a
+    /// multiple of N (0: only when the number of sessions changes, at most
+    /// once a second)
+    #[arg(long, value_name = "N", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=1_000_000_000))]
+    pub progress: u64,
+
+    /// Detach from the terminal and run in the background (logs go to
+    /// /dev/null, as with the original)
+    #[arg(long)]
+    pub daemon: bool,
+
+    /// Write the process id to FILE once listening; removed on clean exit
+    #[arg(long, value_name = "FILE")]
+    pub pidfile: Option<PathBuf>,
+
+    /// After binding the listening socket, switch to this user (name or uid)
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+
+    /// Owner of a UNIX: listening socket (name or uid)
+    #[arg(long, value_name = "USER")]
+    pub sockowner: Option<String>,
+
+    /// Group of a UNIX: listening socket (name or gid)
+    #[arg(long, value_name = "GROUP")]
+    pub sockgroup: Option<String>,
+
+    /// Mode of a UNIX: listening socket, in octal (e.g. 660)
+    #[arg(long, value_name = "OCTAL", value_parser = dc_service::parse_mode)]
+    pub sockperms: Option<u32>,
+
+    /// Let SIGUSR1 and SIGUSR2 stop the server cleanly (otherwise ignored)
+    #[arg(long)]
+    pub killable: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        dc_cli::try_parse_from(std::iter::once("dc_server").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_original_command_line_is_accepted() {
+        let a = parse(&[
+            "-listen",
+            "IP:9001",
+            "-sessions",
+            "10000",
+            "-progress",
+            "1000",
+            "-pidfile",
+            "f",
+            "-daemon",
+            "-user",
+            "u",
+            "-sockowner",
+            "u",
+            "-sockgroup",
+            "g",
+            "-sockperms",
+            "660",
+            "-killable",
+        ])
+        .unwrap();
+        assert_eq!(a.listen, "IP:9001");
+        assert_eq!(a.sessions, 10000);
+        assert_eq!(a.progress, 1000);
+        assert_eq!(a.sockperms, Some(0o660));
+        assert!(a.daemon && a.killable);
+    }
+
+    #[test]
+    fn defaults_and_gnu_style() {
+        let a = parse(&["--listen", "UNIX:/tmp/x"]).unwrap();
+        assert_eq!(a.sessions, DEFAULT_SESSIONS);
+        assert_eq!(a.memory, DEFAULT_MEMORY_MIB);
+        assert_eq!(a.progress, 0);
+        assert!(!a.daemon);
+    }
+
+    #[test]
+    fn bad_values_are_refused_by_name() {
+        for (args, needle) in [
+            (&["-listen", "IP:1", "-sessions", "0"][..], "0"),
+            (&["-listen", "IP:1", "-sessions", "abc"][..], "abc"),
+            (&["-listen", "IP:1", "-sockperms", "999"][..], "999"),
+            (&["-sessions", "5"][..], "--listen"),
+        ] {
+            let e = parse(args).unwrap_err();
+            let line = dc_cli::error_line(&e);
+            assert!(line.contains(needle), "{args:?}: {line}");
+        }
+    }
+}

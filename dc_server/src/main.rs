@@ -1,0 +1,87 @@
+//! dc_server: the distcache session cache server. All the serving is in the
+//! `dc_engine` crate; this binary reads the command line and does the
+//! service chores in the order that keeps them safe: bind, set the socket's
+//! owner and mode, detach, write the pidfile, drop privileges, serve.
+#![forbid(unsafe_code)]
+
+mod args;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use dc_engine::{Server, ServerConfig, Shutdown};
+use dc_service::{PidFile, SocketAccess};
+use dc_store::Limits;
+use nal::Address;
+
+use crate::args::Args;
+
+fn main() -> ExitCode {
+    let args: Args = dc_cli::parse();
+    dc_cli::init_logging();
+    let listen = match args.listen.parse::<Address>() {
+        Ok(a) if a.can_listen() => absolute(a),
+        Ok(a) => dc_cli::fail(format_args!("cannot listen on \"{a}\"")),
+        Err(e) => dc_cli::fail(e),
+    };
+    let limits = Limits::new(args.sessions, args.memory.saturating_mul(1 << 20))
+        .unwrap_or_else(|e| dc_cli::fail(e));
+    let config = ServerConfig {
+        listen: listen.clone(),
+        limits,
+        progress: args.progress,
+        killable: args.killable,
+    };
+    let mut server = Server::bind(config).unwrap_or_else(|e| dc_cli::fail(e));
+
+    let access = SocketAccess {
+        owner: args.sockowner.clone(),
+        group: args.sockgroup.clone(),
+        mode: args.sockperms,
+    };
+    if access.is_set() {
+        match listen.unix_path() {
+            Some(path) => {
+                dc_service::set_socket_access(path, &access).unwrap_or_else(|e| dc_cli::fail(e))
+            }
+            None => {
+                dc_cli::fail("-sockowner, -sockgroup and -sockperms apply to UNIX: addresses only")
+            }
+        }
+    }
+    let pidfile_path = args.pidfile.as_deref().map(absolute_path);
+    if args.daemon {
+        dc_service::daemonize()
+            .unwrap_or_else(|e| dc_cli::fail(format_args!("cannot detach: {e}")));
+    }
+    let _pidfile = pidfile_path
+        .as_deref()
+        .map(|p| PidFile::create(p).unwrap_or_else(|e| dc_cli::fail(e)));
+    if let Some(user) = &args.user {
+        dc_service::drop_privileges(user).unwrap_or_else(|e| dc_cli::fail(e));
+    }
+
+    match server.run() {
+        Ok(Shutdown::Signal(signal)) => {
+            log::info!("stopped by signal {signal}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            log::error!("{e}");
+            eprintln!("Error, {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Daemon mode changes directory to `/`, so relative paths are fixed first.
+fn absolute(address: Address) -> Address {
+    match address {
+        Address::Unix(path) => Address::Unix(absolute_path(&path)),
+        other => other,
+    }
+}
+
+fn absolute_path(path: &Path) -> std::path::PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
