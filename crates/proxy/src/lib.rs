@@ -1,0 +1,1 @@
+//! Placeholder: the dc_client multiplexer is being written (issue 3).

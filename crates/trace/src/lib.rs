@@ -1,0 +1,1 @@
+//! Placeholder: dc_snoop decoding is being written (issue 4).

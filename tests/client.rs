@@ -1,0 +1,1 @@
+//! End-to-end tests for dc_client are written with its issue.

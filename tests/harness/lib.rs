@@ -1,0 +1,374 @@
+//! Harness for the end-to-end tests: start the real binaries on loopback
+//! TCP or on unix sockets in a temporary directory, talk to them with plain
+//! blocking sockets, and clean up every process when a test ends (even when
+//! it fails).
+//!
+//! Readiness is awaited by connecting with a deadline, never by sleeping a
+//! fixed time. Every wait is bounded, so a broken binary fails a test
+//! instead of hanging the suite.
+//!
+//! The binaries are taken from the same target directory as the test
+//! executable; `cargo test --workspace` builds them (each binary package has
+//! an integration test of its own, which makes cargo build the binary).
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+/// How long a binary may take to start listening.
+pub const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a read on a test connection may block.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Path of a workspace binary (`dc_server`, `dc_test`, ...).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable lives in target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built; run the tests with `cargo test --workspace`, which builds every binary",
+        path.display()
+    );
+    path
+}
+
+/// The captured vectors (tests/vectors/vectors.json).
+pub fn vectors() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors/vectors.json");
+    let text = std::fs::read_to_string(&path).expect("vectors.json");
+    serde_json::from_str(&text).expect("vectors.json parses")
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// `IP:127.0.0.1:<port>`.
+pub fn tcp_address(port: u16) -> String {
+    format!("IP:127.0.0.1:{port}")
+}
+
+/// A running binary, killed when dropped.
+pub struct Daemon {
+    child: Child,
+    name: String,
+    /// The address it serves, as given on its command line.
+    pub address: String,
+    stderr_path: PathBuf,
+    // Keeps the log (and any unix socket) directory alive.
+    dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    /// Starts `name` with `args` and waits until `address` accepts
+    /// connections. Panics, with the program's stderr, if it exits first or
+    /// does not listen in time.
+    pub fn start(name: &str, args: &[String], address: &str) -> Daemon {
+        Daemon::start_in(tempfile::tempdir().expect("tempdir"), name, args, address)
+    }
+
+    /// Like [`start`](Self::start), keeping `dir` (where a unix socket may
+    /// live) until the daemon is dropped.
+    pub fn start_in(dir: tempfile::TempDir, name: &str, args: &[String], address: &str) -> Daemon {
+        let stderr_path = dir.path().join(format!("{name}.stderr"));
+        let stderr = File::create(&stderr_path).expect("stderr log file");
+        let child = Command::new(bin(name))
+            .args(args)
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".into()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let mut daemon = Daemon {
+            child,
+            name: name.to_string(),
+            address: address.to_string(),
+            stderr_path,
+            dir,
+        };
+        daemon.wait_listening();
+        daemon
+    }
+
+    fn wait_listening(&mut self) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "{} exited ({status}) before listening on {}; stderr:\n{}",
+                    self.name,
+                    self.address,
+                    self.stderr()
+                );
+            }
+            if Conn::try_connect(&self.address).is_ok() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not listen on {} within {START_TIMEOUT:?}; stderr:\n{}",
+                self.name,
+                self.address,
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A directory that lives as long as the daemon.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Everything the program wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Sends a signal.
+    pub fn signal(&self, signal: Signal) {
+        let _ = kill(Pid::from_raw(self.child.id() as i32), signal);
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits up to `timeout` for the process to exit.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits until stderr contains `needle`, for at most `timeout`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.stderr().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts dc_server on a free loopback port with `extra` arguments.
+pub fn start_server(extra: &[&str]) -> Daemon {
+    // The port was free when picked; if another test grabbed it meanwhile,
+    // the server refuses to start and we pick again.
+    for _ in 0..3 {
+        let address = tcp_address(free_port());
+        let mut args = vec!["-listen".to_string(), address.clone()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let attempt = std::panic::catch_unwind(|| Daemon::start("dc_server", &args, &address));
+        if let Ok(daemon) = attempt {
+            return daemon;
+        }
+    }
+    panic!("could not start dc_server on a free port");
+}
+
+/// Starts dc_server on a unix socket in a fresh temporary directory.
+pub fn start_server_unix(extra: &[&str]) -> Daemon {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let address = format!("UNIX:{}", dir.path().join("dc.sock").display());
+    let mut args = vec!["-listen".to_string(), address.clone()];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    Daemon::start_in(dir, "dc_server", &args, &address)
+}
+
+/// Runs a binary to completion, killing it if it takes longer than
+/// `timeout`. Returns its output (stdout and stderr captured).
+pub fn run(name: &str, args: &[&str], timeout: Duration) -> Output {
+    let mut child = Command::new(bin(name))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+    // Drain the pipes in threads so a chatty child cannot block on them.
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let out_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{name} {args:?} did not finish within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Output {
+        status,
+        stdout: out_t.join().unwrap_or_default(),
+        stderr: err_t.join().unwrap_or_default(),
+    }
+}
+
+/// A plain blocking client connection (TCP or unix) with read timeouts.
+pub enum Conn {
+    /// `IP:host:port`.
+    Tcp(TcpStream),
+    /// `UNIX:/path`.
+    Unix(UnixStream),
+}
+
+impl Conn {
+    /// Connects to a libnal-style address (`IP:host:port` or `UNIX:/path`).
+    pub fn connect(address: &str) -> Conn {
+        Conn::try_connect(address).unwrap_or_else(|e| panic!("connect to {address}: {e}"))
+    }
+
+    /// Connects, returning the error instead of panicking.
+    pub fn try_connect(address: &str) -> io::Result<Conn> {
+        let conn = if let Some(path) = address.strip_prefix("UNIX:") {
+            Conn::Unix(UnixStream::connect(path)?)
+        } else if let Some(hostport) = address.strip_prefix("IP:") {
+            let s = TcpStream::connect_timeout(
+                &hostport
+                    .parse()
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{e}")))?,
+                IO_TIMEOUT,
+            )?;
+            s.set_nodelay(true)?;
+            Conn::Tcp(s)
+        } else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, address.to_string()));
+        };
+        conn.set_read_timeout(Some(IO_TIMEOUT))?;
+        Ok(conn)
+    }
+
+    /// Sets the read timeout.
+    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match self {
+            Conn::Tcp(s) => s.set_read_timeout(t),
+            Conn::Unix(s) => s.set_read_timeout(t),
+        }
+    }
+
+    /// Writes all of `bytes`.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.write_all(bytes).expect("send");
+    }
+
+    /// Reads exactly `n` bytes (panics on timeout or EOF).
+    pub fn recv(&mut self, n: usize) -> Vec<u8> {
+        let mut buf = vec![0; n];
+        self.read_exact(&mut buf)
+            .unwrap_or_else(|e| panic!("expected {n} bytes: {e}"));
+        buf
+    }
+
+    /// Reads until the peer closes; panics if it does not within the read
+    /// timeout. Returns what arrived before the close.
+    pub fn read_to_eof(&mut self) -> Vec<u8> {
+        let mut buf = Vec::new();
+        match self.read_to_end(&mut buf) {
+            Ok(_) => buf,
+            // A reset is a close too.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => buf,
+            Err(e) => panic!("expected the peer to close: {e} (got {} bytes)", buf.len()),
+        }
+    }
+
+    /// Checks that nothing arrives for `ms` and the connection stays open.
+    pub fn expect_silent(&mut self, ms: u64) {
+        self.set_read_timeout(Some(Duration::from_millis(ms))).expect("timeout");
+        let mut b = [0u8; 1];
+        match self.read(&mut b) {
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+            other => panic!("expected silence, got {other:?}"),
+        }
+        self.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    }
+
+    /// Half-closes: no more bytes from us.
+    pub fn shutdown_write(&self) {
+        let _ = match self {
+            Conn::Tcp(s) => s.shutdown(Shutdown::Write),
+            Conn::Unix(s) => s.shutdown(Shutdown::Write),
+        };
+    }
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Conn::Tcp(s) => s.read(buf),
+            Conn::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Conn::Tcp(s) => s.write(buf),
+            Conn::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Decodes a hex string from the vectors.
+pub fn unhex(s: &str) -> Vec<u8> {
+    hex::decode(s).expect("hex")
+}

@@ -1,0 +1,1 @@
+//! End-to-end tests for dc_snoop are written with its issue.
