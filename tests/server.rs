@@ -1,0 +1,384 @@
+//! End-to-end tests of the real `dc_server` binary over loopback TCP and
+//! unix sockets: the captured vectors replayed byte for byte, the original's
+//! defects (each with a test that would have caught it), dc_test in both
+//! connection modes, signals, exit codes and service options.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use dc_e2e::{run, start_server, start_server_unix, unhex, vectors, Conn, Daemon};
+use dc_protocol::{Decoder, Kind, Request};
+use nix::sys::signal::Signal;
+use serde_json::Value;
+
+fn request(req: Request<'_>, uid: u32) -> Vec<u8> {
+    // (`Request::encode` frames whatever it is given, valid or not.)
+    let mut out = Vec::new();
+    req.encode(&mut out, uid).unwrap();
+    out
+}
+
+/// Reads one whole response from `conn`, frame by frame with exact reads
+/// (so the bytes of the next response stay in the socket), and returns
+/// (uid, payload).
+fn read_response(conn: &mut Conn) -> (u32, Vec<u8>) {
+    let mut decoder = Decoder::new(Kind::Response);
+    loop {
+        let mut frame = conn.recv(dc_protocol::HEADER_LEN);
+        let data_len = usize::from(u16::from_be_bytes([frame[12], frame[13]]));
+        frame.extend(conn.recv(data_len));
+        let d = decoder.decode(&frame).expect("valid response frame");
+        assert_eq!(d.consumed, frame.len());
+        if let Some(c) = d.command {
+            return (c.request_uid, c.payload.to_vec());
+        }
+    }
+}
+
+fn have(conn: &mut Conn, id: &[u8], uid: u32) -> u8 {
+    conn.send(&request(Request::Have { id }, uid));
+    let (got_uid, payload) = read_response(conn);
+    assert_eq!(got_uid, uid);
+    assert_eq!(payload.len(), 1);
+    payload[0]
+}
+
+fn add(conn: &mut Conn, id: &[u8], data: &[u8], uid: u32) -> u8 {
+    conn.send(&request(Request::Add { timeout_ms: 60_000, id, data }, uid));
+    let (got_uid, payload) = read_response(conn);
+    assert_eq!(got_uid, uid);
+    payload[0]
+}
+
+fn get(conn: &mut Conn, id: &[u8], uid: u32) -> Vec<u8> {
+    conn.send(&request(Request::Get { id }, uid));
+    let (got_uid, payload) = read_response(conn);
+    assert_eq!(got_uid, uid);
+    payload
+}
+
+fn server_args(case: &Value) -> Vec<String> {
+    case["server_args"]
+        .as_array()
+        .map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// Runs one captured case's steps against a running server.
+fn replay(case: &Value, server: &Daemon) {
+    let name = case["name"].as_str().unwrap();
+    let mut conns: std::collections::HashMap<String, Conn> = Default::default();
+    for (i, step) in case["steps"].as_array().unwrap().iter().enumerate() {
+        let id = step["conn"].as_str().unwrap_or("a").to_string();
+        let at = format!("{name} step {i}");
+        if let Some(h) = step["send"].as_str() {
+            let c = conns.entry(id).or_insert_with(|| Conn::connect(&server.address));
+            // The server may already have closed a connection it rejected.
+            let _ = c.write_all(&unhex(h));
+        } else if let Some(h) = step["recv"].as_str() {
+            let want = unhex(h);
+            let c = conns.get_mut(&id).unwrap_or_else(|| panic!("{at}: no connection"));
+            let got = c.recv(want.len());
+            assert_eq!(hex::encode(&got), h, "{at}");
+        } else if step["expect_eof"].as_bool() == Some(true) {
+            let c = conns.get_mut(&id).unwrap_or_else(|| panic!("{at}: no connection"));
+            let rest = c.read_to_eof();
+            assert!(rest.is_empty(), "{at}: {} unexpected bytes before the close", rest.len());
+        } else if let Some(ms) = step["sleep_ms"].as_u64() {
+            std::thread::sleep(Duration::from_millis(ms));
+        } else if step["close"].as_bool() == Some(true) {
+            conns.remove(&id);
+        } else {
+            panic!("{at}: unknown step");
+        }
+    }
+}
+
+fn replay_all(unix: bool) {
+    let v = vectors();
+    let mut replayed = 0;
+    for case in v["server_cases"].as_array().unwrap() {
+        if case["original_defect"].as_bool() == Some(true) {
+            continue; // tested below for the recommended behaviour
+        }
+        let args = server_args(case);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let server = if unix { start_server_unix(&args) } else { start_server(&args) };
+        replay(case, &server);
+        replayed += 1;
+    }
+    assert_eq!(replayed, 52);
+}
+
+#[test]
+fn captured_vectors_replay_over_tcp() {
+    replay_all(false);
+}
+
+#[test]
+fn captured_vectors_replay_over_a_unix_socket() {
+    replay_all(true);
+}
+
+/// Defects 1 and 2: a wrong version or foreign bytes killed the original
+/// server with every client and session. Here only that connection closes.
+#[test]
+fn bad_input_closes_one_connection_and_loses_nothing() {
+    let server = start_server(&[]);
+    let mut keeper = Conn::connect(&server.address);
+    assert_eq!(add(&mut keeper, b"kept-session", b"the secret bytes", 1), 0);
+
+    let mut too_long: Vec<u8> = Vec::new();
+    for i in 0..17u8 {
+        let last = i == 16;
+        too_long.extend_from_slice(&[0, 0x11, 0, 0, 0, 0, 0, 0, 9, 0, 0, u8::from(last)]);
+        too_long.extend_from_slice(&2048u16.to_be_bytes());
+        too_long.resize(too_long.len() + 2048, b'x');
+    }
+    let mut inputs: Vec<(&str, Vec<u8>)> = vec![
+        ("wrong version 0x0012", unhex("0012000000000000010001010003616263")),
+        ("wrong version 0x0010", unhex("0010000000000000010001010003616263")),
+        ("HTTP", b"GET / HTTP/1.0\r\n\r\n".to_vec()),
+        ("version then garbage", [&[0u8, 0x11, 0, 0][..], &[0xe8; 60]].concat()),
+        ("oversized frame", [unhex("00110000000000000100010108 01".replace(' ', "").as_str()), vec![0; 2049]].concat()),
+        ("payload over 32768", too_long),
+        ("ADD shorter than its header", unhex("00110000000000000100000100040000ea60")),
+    ];
+    for (what, bytes) in inputs.drain(..) {
+        let mut bad = Conn::connect(&server.address);
+        let _ = bad.write_all(&bytes);
+        let rest = bad.read_to_eof();
+        assert!(rest.is_empty(), "{what}: answered garbage");
+        // Everyone else is still served, and nothing stored was lost.
+        assert_eq!(have(&mut keeper, b"kept-session", 2), 0, "after {what}");
+        let mut fresh = Conn::connect(&server.address);
+        assert_eq!(get(&mut fresh, b"kept-session", 3), b"the secret bytes", "after {what}");
+    }
+    // Truncated frames (the peer goes away mid-frame) are forgotten quietly.
+    for cut in [1, 5, 9, 13, 16] {
+        let mut partial = Conn::connect(&server.address);
+        partial.send(&request(Request::Have { id: b"kept-session" }, 5)[..cut]);
+        drop(partial);
+    }
+    assert_eq!(have(&mut keeper, b"kept-session", 6), 0);
+    assert!(server.stderr().contains("protocol version mismatch"), "the reason is logged");
+}
+
+/// Defect 3: the original acted on a frame missing its last 1-4 bytes,
+/// flooding bogus answers. A partial frame must get no answer at all.
+#[test]
+fn a_partial_frame_is_never_answered() {
+    let server = start_server(&[]);
+    let add_frame = request(Request::Add { timeout_ms: 60_000, id: b"ID1", data: b"012345678" }, 0x11);
+    for missing in 1..=4 {
+        let mut c = Conn::connect(&server.address);
+        c.send(&add_frame[..add_frame.len() - missing]);
+        c.expect_silent(200);
+        c.send(&add_frame[add_frame.len() - missing..]);
+        let (uid, payload) = read_response(&mut c);
+        assert_eq!(uid, 0x11);
+        // The first one stores it; the later ones find it there.
+        assert!(payload == [0] || payload == [101], "{payload:?}");
+    }
+}
+
+/// The original dropped a request written one byte at a time.
+#[test]
+fn a_request_trickled_one_byte_per_write_is_answered() {
+    let server = start_server(&[]);
+    let mut c = Conn::connect(&server.address);
+    for b in unhex("0011000000000000210003010003616263") {
+        c.send(&[b]);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(c.recv(15), unhex("001100000100000021000301000101"));
+}
+
+/// Defect 4: a request pipelined behind a GET answer over ~6 KB lost its
+/// answer and the connection.
+#[test]
+fn requests_pipelined_behind_large_gets_are_all_answered() {
+    let server = start_server(&[]);
+    let mut c = Conn::connect(&server.address);
+    let big: Vec<u8> = (0..32_000u32).map(|i| (i % 251) as u8).collect();
+    assert_eq!(add(&mut c, b"big", &big, 1), 0);
+    let mut burst = Vec::new();
+    for uid in 0..50 {
+        burst.extend(request(Request::Get { id: b"big" }, 100 + uid));
+        burst.extend(request(Request::Have { id: b"big" }, 1000 + uid));
+    }
+    c.send(&burst);
+    for uid in 0..50 {
+        assert_eq!(read_response(&mut c), (100 + uid, big.clone()));
+        assert_eq!(read_response(&mut c), (1000 + uid, vec![0]));
+    }
+}
+
+/// Defect 5: half-closing after a request often lost its answer.
+#[test]
+fn half_close_after_a_request_still_gets_the_answer() {
+    let server = start_server(&[]);
+    for i in 0..20 {
+        let mut c = Conn::connect(&server.address);
+        c.send(&unhex("0011000000000000010003010003616263"));
+        c.shutdown_write();
+        let all = c.read_to_eof();
+        assert_eq!(all, unhex("001100000100000001000301000101"), "try {i}");
+    }
+}
+
+/// A client that pipelines without reading is throttled, not buffered
+/// without bound, and holds up nobody else.
+#[test]
+fn a_client_that_never_reads_does_not_stall_others() {
+    let server = start_server(&[]);
+    let mut setup = Conn::connect(&server.address);
+    assert_eq!(add(&mut setup, b"big", &vec![7; 30_000], 1), 0);
+
+    let flooder = Conn::connect(&server.address);
+    let one = request(Request::Get { id: b"big" }, 9);
+    let writer = std::thread::spawn(move || {
+        let mut flooder = flooder;
+        // 4000 GETs ask for 120 MB of answers that are never read. The
+        // writes block once the server stops reading; the connection is
+        // dropped at the end of the test.
+        if let Conn::Tcp(s) = &flooder {
+            let _ = s.set_write_timeout(Some(Duration::from_secs(3)));
+        }
+        for _ in 0..4000 {
+            if flooder.write_all(&one).is_err() {
+                break;
+            }
+        }
+        flooder
+    });
+    let started = Instant::now();
+    let mut other = Conn::connect(&server.address);
+    for uid in 0..200 {
+        assert_eq!(have(&mut other, b"big", 100 + uid), 0);
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let flooder = writer.join().unwrap();
+    drop(flooder);
+    assert_eq!(have(&mut other, b"big", 999), 0);
+}
+
+fn dc_test(address: &str, extra: &[&str]) {
+    let mut args = vec!["-connect", address, "-sessions", "20", "-ops", "3000"];
+    args.extend_from_slice(extra);
+    let out = run("dc_test", &args, Duration::from_secs(120));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "dc_test {args:?} failed:\n{stderr}");
+    assert!(stderr.contains("Info, all tests complete"), "{stderr}");
+    assert!(stderr.contains("ops/s"), "{stderr}");
+}
+
+#[test]
+fn dc_test_passes_over_tcp_persistent_and_not() {
+    let server = start_server(&["-progress", "1000"]);
+    dc_test(&server.address, &["-persistent"]);
+    dc_test(&server.address, &[]);
+    assert!(
+        server.wait_for_log("total operations =", Duration::from_secs(5)),
+        "no activity line:\n{}",
+        server.stderr()
+    );
+}
+
+#[test]
+fn dc_test_passes_over_a_unix_socket_persistent_and_not() {
+    let server = start_server_unix(&[]);
+    dc_test(&server.address, &["-persistent"]);
+    dc_test(&server.address, &["-datamin", "3000", "-datamax", "4096"]);
+}
+
+#[test]
+fn dc_test_fails_clearly_without_a_server() {
+    let address = dc_e2e::tcp_address(dc_e2e::free_port());
+    let out = run("dc_test", &["-connect", &address, "-ops", "10"], Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Error, "), "{stderr}");
+}
+
+/// Defect 17: exit 0 on start-up failure, 1 on a requested shutdown.
+#[test]
+fn signals_stop_cleanly_with_status_zero() {
+    for (signal, extra) in [
+        (Signal::SIGTERM, &[][..]),
+        (Signal::SIGINT, &[][..]),
+        (Signal::SIGUSR1, &["-killable"][..]),
+        (Signal::SIGUSR2, &["-killable"][..]),
+    ] {
+        let mut server = start_server(extra);
+        let mut c = Conn::connect(&server.address);
+        assert_eq!(add(&mut c, b"x", b"12345", 1), 0);
+        server.signal(signal);
+        let status = server.wait_exit(Duration::from_secs(5)).expect("stops");
+        assert_eq!(status.code(), Some(0), "{signal:?}: {}", server.stderr());
+    }
+    // Without -killable, SIGUSR1 is ignored like the original.
+    let mut server = start_server(&[]);
+    server.signal(Signal::SIGUSR1);
+    assert!(server.wait_for_log("ignoring signal", Duration::from_secs(5)));
+    assert!(server.is_running());
+    let mut c = Conn::connect(&server.address);
+    assert_eq!(have(&mut c, b"x", 1), 1);
+}
+
+#[test]
+fn start_up_failures_exit_non_zero_with_one_clear_line() {
+    let busy = start_server(&[]);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["-listen", &busy.address], "cannot listen"),
+        (vec!["-listen", "IP:a:b:c"], "\"IP:a:b:c\""),
+        (vec!["-listen", "IP:127.0.0.1:0", "-sessions", "0"], "0"),
+        (vec!["-listen", "IP:127.0.0.1:0", "-bogus"], "\"-bogus\" not recognised"),
+        (vec![], "must provide"),
+        (vec!["-listen", "IP:127.0.0.1:0", "-sockperms", "660"], "UNIX"),
+    ];
+    for (args, needle) in cases {
+        let out = run("dc_server", &args, Duration::from_secs(10));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        let line = stderr.lines().find(|l| l.starts_with("Error, ")).unwrap_or_default();
+        assert!(line.contains(needle), "{args:?}: {stderr}");
+    }
+    let out = run("dc_server", &["-h"], Duration::from_secs(10));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("-listen"));
+}
+
+#[test]
+fn pidfile_and_socket_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("dc.sock");
+    let pidfile = dir.path().join("dc.pid");
+    let address = format!("UNIX:{}", sock.display());
+    let args: Vec<String> = [
+        "-listen",
+        &address,
+        "-pidfile",
+        pidfile.to_str().unwrap(),
+        "-sockperms",
+        "600",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut server = Daemon::start("dc_server", &args, &address);
+    // The pidfile is written just after listening starts.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !pidfile.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let written = std::fs::read_to_string(&pidfile).unwrap();
+    assert_eq!(written.trim(), server.pid().to_string());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    server.signal(Signal::SIGTERM);
+    assert_eq!(server.wait_exit(Duration::from_secs(5)).and_then(|s| s.code()), Some(0));
+    assert!(!pidfile.exists(), "pidfile removed on clean exit");
+    assert!(!sock.exists(), "socket file removed on clean exit");
+}
