@@ -44,7 +44,14 @@ fn have(conn: &mut Conn, id: &[u8], uid: u32) -> u8 {
 }
 
 fn add(conn: &mut Conn, id: &[u8], data: &[u8], uid: u32) -> u8 {
-    conn.send(&request(Request::Add { timeout_ms: 60_000, id, data }, uid));
+    conn.send(&request(
+        Request::Add {
+            timeout_ms: 60_000,
+            id,
+            data,
+        },
+        uid,
+    ));
     let (got_uid, payload) = read_response(conn);
     assert_eq!(got_uid, uid);
     payload[0]
@@ -72,18 +79,28 @@ fn replay(case: &Value, server: &Daemon) {
         let id = step["conn"].as_str().unwrap_or("a").to_string();
         let at = format!("{name} step {i}");
         if let Some(h) = step["send"].as_str() {
-            let c = conns.entry(id).or_insert_with(|| Conn::connect(&server.address));
+            let c = conns
+                .entry(id)
+                .or_insert_with(|| Conn::connect(&server.address));
             // The server may already have closed a connection it rejected.
             let _ = c.write_all(&unhex(h));
         } else if let Some(h) = step["recv"].as_str() {
             let want = unhex(h);
-            let c = conns.get_mut(&id).unwrap_or_else(|| panic!("{at}: no connection"));
+            let c = conns
+                .get_mut(&id)
+                .unwrap_or_else(|| panic!("{at}: no connection"));
             let got = c.recv(want.len());
             assert_eq!(hex::encode(&got), h, "{at}");
         } else if step["expect_eof"].as_bool() == Some(true) {
-            let c = conns.get_mut(&id).unwrap_or_else(|| panic!("{at}: no connection"));
+            let c = conns
+                .get_mut(&id)
+                .unwrap_or_else(|| panic!("{at}: no connection"));
             let rest = c.read_to_eof();
-            assert!(rest.is_empty(), "{at}: {} unexpected bytes before the close", rest.len());
+            assert!(
+                rest.is_empty(),
+                "{at}: {} unexpected bytes before the close",
+                rest.len()
+            );
         } else if let Some(ms) = step["sleep_ms"].as_u64() {
             std::thread::sleep(Duration::from_millis(ms));
         } else if step["close"].as_bool() == Some(true) {
@@ -103,7 +120,11 @@ fn replay_all(unix: bool) {
         }
         let args = server_args(case);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let server = if unix { start_server_unix(&args) } else { start_server(&args) };
+        let server = if unix {
+            start_server_unix(&args)
+        } else {
+            start_server(&args)
+        };
         replay(case, &server);
         replayed += 1;
     }
@@ -136,13 +157,32 @@ fn bad_input_closes_one_connection_and_loses_nothing() {
         too_long.resize(too_long.len() + 2048, b'x');
     }
     let mut inputs: Vec<(&str, Vec<u8>)> = vec![
-        ("wrong version 0x0012", unhex("0012000000000000010001010003616263")),
-        ("wrong version 0x0010", unhex("0010000000000000010001010003616263")),
+        (
+            "wrong version 0x0012",
+            unhex("0012000000000000010001010003616263"),
+        ),
+        (
+            "wrong version 0x0010",
+            unhex("0010000000000000010001010003616263"),
+        ),
         ("HTTP", b"GET / HTTP/1.0\r\n\r\n".to_vec()),
-        ("version then garbage", [&[0u8, 0x11, 0, 0][..], &[0xe8; 60]].concat()),
-        ("oversized frame", [unhex("00110000000000000100010108 01".replace(' ', "").as_str()), vec![0; 2049]].concat()),
+        (
+            "version then garbage",
+            [&[0u8, 0x11, 0, 0][..], &[0xe8; 60]].concat(),
+        ),
+        (
+            "oversized frame",
+            [
+                unhex("00110000000000000100010108 01".replace(' ', "").as_str()),
+                vec![0; 2049],
+            ]
+            .concat(),
+        ),
         ("payload over 32768", too_long),
-        ("ADD shorter than its header", unhex("00110000000000000100000100040000ea60")),
+        (
+            "ADD shorter than its header",
+            unhex("00110000000000000100000100040000ea60"),
+        ),
     ];
     for (what, bytes) in inputs.drain(..) {
         let mut bad = Conn::connect(&server.address);
@@ -152,16 +192,30 @@ fn bad_input_closes_one_connection_and_loses_nothing() {
         // Everyone else is still served, and nothing stored was lost.
         assert_eq!(have(&mut keeper, b"kept-session", 2), 0, "after {what}");
         let mut fresh = Conn::connect(&server.address);
-        assert_eq!(get(&mut fresh, b"kept-session", 3), b"the secret bytes", "after {what}");
+        assert_eq!(
+            get(&mut fresh, b"kept-session", 3),
+            b"the secret bytes",
+            "after {what}"
+        );
     }
     // Truncated frames (the peer goes away mid-frame) are forgotten quietly.
     for cut in [1, 5, 9, 13, 16] {
         let mut partial = Conn::connect(&server.address);
-        partial.send(&request(Request::Have { id: b"kept-session" }, 5)[..cut]);
+        partial.send(
+            &request(
+                Request::Have {
+                    id: b"kept-session",
+                },
+                5,
+            )[..cut],
+        );
         drop(partial);
     }
     assert_eq!(have(&mut keeper, b"kept-session", 6), 0);
-    assert!(server.stderr().contains("protocol version mismatch"), "the reason is logged");
+    assert!(
+        server.stderr().contains("protocol version mismatch"),
+        "the reason is logged"
+    );
 }
 
 /// Defect 3: the original acted on a frame missing its last 1-4 bytes,
@@ -169,7 +223,14 @@ fn bad_input_closes_one_connection_and_loses_nothing() {
 #[test]
 fn a_partial_frame_is_never_answered() {
     let server = start_server(&[]);
-    let add_frame = request(Request::Add { timeout_ms: 60_000, id: b"ID1", data: b"012345678" }, 0x11);
+    let add_frame = request(
+        Request::Add {
+            timeout_ms: 60_000,
+            id: b"ID1",
+            data: b"012345678",
+        },
+        0x11,
+    );
     for missing in 1..=4 {
         let mut c = Conn::connect(&server.address);
         c.send(&add_frame[..add_frame.len() - missing]);
@@ -295,7 +356,11 @@ fn dc_test_passes_over_a_unix_socket_persistent_and_not() {
 #[test]
 fn dc_test_fails_clearly_without_a_server() {
     let address = dc_e2e::tcp_address(dc_e2e::free_port());
-    let out = run("dc_test", &["-connect", &address, "-ops", "10"], Duration::from_secs(60));
+    let out = run(
+        "dc_test",
+        &["-connect", &address, "-ops", "10"],
+        Duration::from_secs(60),
+    );
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("Error, "), "{stderr}");
@@ -333,15 +398,24 @@ fn start_up_failures_exit_non_zero_with_one_clear_line() {
         (vec!["-listen", &busy.address], "cannot listen"),
         (vec!["-listen", "IP:a:b:c"], "\"IP:a:b:c\""),
         (vec!["-listen", "IP:127.0.0.1:0", "-sessions", "0"], "0"),
-        (vec!["-listen", "IP:127.0.0.1:0", "-bogus"], "\"-bogus\" not recognised"),
+        (
+            vec!["-listen", "IP:127.0.0.1:0", "-bogus"],
+            "\"-bogus\" not recognised",
+        ),
         (vec![], "must provide"),
-        (vec!["-listen", "IP:127.0.0.1:0", "-sockperms", "660"], "UNIX"),
+        (
+            vec!["-listen", "IP:127.0.0.1:0", "-sockperms", "660"],
+            "UNIX",
+        ),
     ];
     for (args, needle) in cases {
         let out = run("dc_server", &args, Duration::from_secs(10));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
-        let line = stderr.lines().find(|l| l.starts_with("Error, ")).unwrap_or_default();
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with("Error, "))
+            .unwrap_or_default();
         assert!(line.contains(needle), "{args:?}: {stderr}");
     }
     let out = run("dc_server", &["-h"], Duration::from_secs(10));
@@ -378,7 +452,118 @@ fn pidfile_and_socket_mode() {
     let mode = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     server.signal(Signal::SIGTERM);
-    assert_eq!(server.wait_exit(Duration::from_secs(5)).and_then(|s| s.code()), Some(0));
+    assert_eq!(
+        server
+            .wait_exit(Duration::from_secs(5))
+            .and_then(|s| s.code()),
+        Some(0)
+    );
     assert!(!pidfile.exists(), "pidfile removed on clean exit");
     assert!(!sock.exists(), "socket file removed on clean exit");
+}
+
+fn wait_for_file(path: &std::path::Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if text.ends_with('\n') {
+                return text;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never written",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn process_exists(pid: i32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+}
+
+/// `-daemon` detaches (the command returns at once) and keeps serving;
+/// the pidfile names the daemon, which SIGTERM stops cleanly.
+#[test]
+fn daemon_mode_detaches_and_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("d.pid");
+    let address = format!("UNIX:{}", dir.path().join("d.sock").display());
+    let out = run(
+        "dc_server",
+        &[
+            "-listen",
+            &address,
+            "-daemon",
+            "-pidfile",
+            pidfile.to_str().unwrap(),
+        ],
+        Duration::from_secs(10),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pid: i32 = wait_for_file(&pidfile).trim().parse().unwrap();
+    // Make sure the daemon goes away even if an assertion below fails.
+    struct Reap(i32);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.0), Signal::SIGKILL);
+        }
+    }
+    let _reap = Reap(pid);
+    let mut c = Conn::connect(&address);
+    assert_eq!(add(&mut c, b"d", b"daemonised", 1), 0);
+    assert_eq!(get(&mut c, b"d", 2), b"daemonised");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while process_exists(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!process_exists(pid), "daemon still running after SIGTERM");
+    assert!(!pidfile.exists(), "pidfile removed on clean exit");
+}
+
+/// `-user` drops root after binding. Runs only as root (as in CI).
+#[test]
+fn user_option_drops_privileges_after_binding() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("not root: skipping the privilege-drop test");
+        return;
+    }
+    let nobody = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .expect("user nobody");
+    // A port below 1024 needs root to bind; the server must bind it first
+    // and only then become nobody.
+    let port = (600..1000)
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a free privileged port");
+    let address = dc_e2e::tcp_address(port);
+    let args: Vec<String> = ["-listen", &address, "-user", "nobody"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let server = Daemon::start("dc_server", &args, &address);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    let uids: Vec<u32> = uid_line
+        .split_whitespace()
+        .skip(1)
+        .map(|u| u.parse().unwrap())
+        .collect();
+    assert!(uids.iter().all(|&u| u == nobody.uid.as_raw()), "{uid_line}");
+    let mut c = Conn::connect(&address);
+    assert_eq!(have(&mut c, b"x", 1), 1);
+
+    let out = run(
+        "dc_server",
+        &["-listen", "IP:127.0.0.1:0", "-user", "no-such-user-here"],
+        Duration::from_secs(10),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-user-here"));
 }

@@ -105,6 +105,8 @@ pub struct Server {
     config: ServerConfig,
     started: Instant,
     scratch: Vec<u8>,
+    /// Tokens of the last poll's events, kept to reuse its allocation.
+    ready: Vec<Token>,
     progress: ProgressState,
 }
 
@@ -133,6 +135,7 @@ impl Server {
             config,
             started: Instant::now(),
             scratch: Vec::new(),
+            ready: Vec::new(),
             progress: ProgressState::new(),
         })
     }
@@ -158,8 +161,11 @@ impl Server {
                 .poll(Some(timeout))
                 .map_err(io_err("waiting for events"))?;
             let now = self.now();
-            let tokens: Vec<Token> = self.selector.events().iter().map(|e| e.token()).collect();
-            for token in tokens {
+            // Collected first: handling an event needs `self` mutably.
+            let mut ready = std::mem::take(&mut self.ready);
+            ready.clear();
+            ready.extend(self.selector.events().iter().map(|e| e.token()));
+            for &token in &ready {
                 match token {
                     LISTENER => self.accept_all(now),
                     SIGNALS => {
@@ -171,6 +177,7 @@ impl Server {
                     Token(key) => self.drive(key, now),
                 }
             }
+            self.ready = ready;
             if Instant::now() >= next_tick {
                 next_tick = Instant::now() + TICK;
                 self.tick(now);
