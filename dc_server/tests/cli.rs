@@ -17,7 +17,16 @@ fn help_lists_the_original_options() {
         let out = dc_server(&[flag]);
         assert!(out.status.success(), "{flag}");
         let text = String::from_utf8_lossy(&out.stdout);
-        for option in ["--listen", "--sessions", "--progress", "--daemon", "--pidfile", "--user", "--sockperms", "--killable"] {
+        for option in [
+            "--listen",
+            "--sessions",
+            "--progress",
+            "--daemon",
+            "--pidfile",
+            "--user",
+            "--sockperms",
+            "--killable",
+        ] {
             assert!(text.contains(option), "{flag}: {option} missing");
         }
     }

@@ -91,7 +91,10 @@ impl Daemon {
         let stderr = File::create(&stderr_path).expect("stderr log file");
         let child = Command::new(bin(name))
             .args(args)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
@@ -287,7 +290,10 @@ impl Conn {
             s.set_nodelay(true)?;
             Conn::Tcp(s)
         } else {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, address.to_string()));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                address.to_string(),
+            ));
         };
         conn.set_read_timeout(Some(IO_TIMEOUT))?;
         Ok(conn)
@@ -328,10 +334,15 @@ impl Conn {
 
     /// Checks that nothing arrives for `ms` and the connection stays open.
     pub fn expect_silent(&mut self, ms: u64) {
-        self.set_read_timeout(Some(Duration::from_millis(ms))).expect("timeout");
+        self.set_read_timeout(Some(Duration::from_millis(ms)))
+            .expect("timeout");
         let mut b = [0u8; 1];
         match self.read(&mut b) {
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
             other => panic!("expected silence, got {other:?}"),
         }
         self.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
