@@ -567,3 +567,59 @@ fn user_option_drops_privileges_after_binding() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-user-here"));
 }
+
+const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+/// Defect 19: the original computed expiry from the wall clock, so a clock
+/// step changed every session's life. Run the server with its wall clock
+/// racing ahead (libfaketime, monotonic clock left alone): a 60 s session
+/// must survive days of wall-clock time.
+#[test]
+fn expiry_ignores_wall_clock_jumps() {
+    if !std::path::Path::new(LIBFAKETIME).exists() {
+        // .ci/run installs it; say so loudly when it is missing.
+        eprintln!("SKIPPED: {LIBFAKETIME} not installed (apt-get install libfaketime)");
+        return;
+    }
+    let address = dc_e2e::tcp_address(dc_e2e::free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stderr");
+    let child = std::process::Command::new(dc_e2e::bin("dc_server"))
+        .args(["-listen", &address])
+        .env("LD_PRELOAD", LIBFAKETIME)
+        // Start in 2020 and run the wall clock 100,000 times too fast: one
+        // real millisecond is 100 wall-clock seconds.
+        .env("FAKETIME", "@2020-01-01 00:00:00 x100000")
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .env("FAKETIME_NO_CACHE", "1")
+        .env("RUST_LOG", "info")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _guard = Kill(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut c = loop {
+        if let Ok(c) = Conn::try_connect(&address) {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(add(&mut c, b"wall", b"clock-proof", 1), 0);
+    std::thread::sleep(Duration::from_millis(50)); // ~5000 s of wall clock
+    assert_eq!(get(&mut c, b"wall", 2), b"clock-proof");
+    // The fake clock really was in force (the log's timestamps are the
+    // wall clock's), so this test can fail.
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("[2020-"),
+        "libfaketime not in effect:\n{text}"
+    );
+}
