@@ -42,6 +42,10 @@ pub const OUTPUT_CAP: usize =
 /// of the activity line checks.
 pub const TICK: Duration = Duration::from_millis(500);
 
+/// Longest a stopping server waits for clients to read the answers they are
+/// owed.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
 const LISTENER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
 
@@ -235,7 +239,13 @@ impl Server {
         let Some(client) = self.clients.get_mut(key) else {
             return; // a spurious event for a closed connection
         };
-        match step(client, &mut self.dispatcher, &mut self.scratch, now) {
+        match step(
+            client,
+            &mut self.dispatcher,
+            &mut self.scratch,
+            now,
+            Reading::On,
+        ) {
             Ok(Step::Open) => {}
             Ok(Step::Done) => {
                 debug!("connection {key} from {} closed", client.peer);
@@ -277,8 +287,10 @@ impl Server {
         stop
     }
 
-    /// Sends what can still be sent without waiting, then drops every
-    /// connection and the listener.
+    /// Stops accepting and reading, then gives every connection up to
+    /// [`SHUTDOWN_GRACE`] to be answered every whole request it has sent
+    /// (including ones held back by back-pressure) and to take the answers;
+    /// then drops them all.
     fn shutdown(&mut self) {
         info!(
             "shutting down: {} connections, {} sessions, {} operations",
@@ -286,8 +298,44 @@ impl Server {
             self.dispatcher.store().len(),
             self.dispatcher.stats().operations
         );
-        for (_, client) in self.clients.iter_mut() {
-            let _ = client.conn.flush();
+        let _ = self.selector.deregister(&mut self.listener);
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        let mut keys: Vec<usize> = Vec::new();
+        loop {
+            let now = self.now();
+            keys.clear();
+            keys.extend(self.clients.iter().map(|(key, _)| key));
+            for &key in &keys {
+                let Some(client) = self.clients.get_mut(key) else {
+                    continue;
+                };
+                let owed = matches!(
+                    step(
+                        client,
+                        &mut self.dispatcher,
+                        &mut self.scratch,
+                        now,
+                        Reading::Stopped
+                    ),
+                    Ok(Step::Open)
+                ) && !client.conn.output().is_empty();
+                if !owed {
+                    self.close(key);
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if self.clients.is_empty() || left.is_zero() {
+                break;
+            }
+            if self.selector.poll(Some(left)).is_err() {
+                break;
+            }
+        }
+        if !self.clients.is_empty() {
+            warn!(
+                "{} connections did not take their answers within {SHUTDOWN_GRACE:?}",
+                self.clients.len()
+            );
         }
         self.clients.clear();
     }
@@ -308,6 +356,14 @@ impl Server {
     }
 }
 
+/// Whether to read more requests from the connection.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    On,
+    /// Shutting down: only answer what was already received.
+    Stopped,
+}
+
 /// Whether the connection stays.
 enum Step {
     Open,
@@ -326,9 +382,13 @@ fn step(
     dispatcher: &mut Dispatcher<MemoryStore>,
     scratch: &mut Vec<u8>,
     now: Millis,
+    reading: Reading,
 ) -> Result<Step, Closed> {
     loop {
-        let fill = client.conn.fill().map_err(Closed::Io)?;
+        let fill = match reading {
+            Reading::On => client.conn.fill().map_err(Closed::Io)?,
+            Reading::Stopped => nal::Fill::default(),
+        };
 
         // Answer every whole request buffered, up to the high-water mark.
         let room = OUTPUT_HIGH_WATER.saturating_sub(client.conn.output().len());
