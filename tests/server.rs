@@ -490,6 +490,7 @@ fn daemon_mode_detaches_and_serves() {
     let dir = tempfile::tempdir().unwrap();
     let pidfile = dir.path().join("d.pid");
     let address = format!("UNIX:{}", dir.path().join("d.sock").display());
+    let logfile = dir.path().join("d.log");
     let out = run(
         "dc_server",
         &[
@@ -498,6 +499,8 @@ fn daemon_mode_detaches_and_serves() {
             "-daemon",
             "-pidfile",
             pidfile.to_str().unwrap(),
+            "-logfile",
+            logfile.to_str().unwrap(),
         ],
         Duration::from_secs(10),
     );
@@ -525,6 +528,12 @@ fn daemon_mode_detaches_and_serves() {
     }
     assert!(!process_exists(pid), "daemon still running after SIGTERM");
     assert!(!pidfile.exists(), "pidfile removed on clean exit");
+    // The daemon's stderr is /dev/null; -logfile kept its logs.
+    let log = std::fs::read_to_string(&logfile).unwrap();
+    assert!(
+        log.contains("listening on") && log.contains("stopped by signal 15"),
+        "{log}"
+    );
 }
 
 /// `-user` drops root after binding. Runs only as root (as in CI).
@@ -673,4 +682,15 @@ fn sigterm_delivers_answers_already_owed() {
     assert_eq!(status.code(), Some(0));
     // Stopped accepting: nothing listens any more.
     assert!(Conn::try_connect(&server.address).is_err());
+}
+
+/// A unix socket is never left to the umask: by default only its owner and
+/// group may connect (whoever can connect can read and plant sessions).
+#[test]
+fn unix_socket_is_owner_and_group_only_by_default() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = start_server_unix(&[]);
+    let path = server.address.strip_prefix("UNIX:").unwrap();
+    let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660);
 }

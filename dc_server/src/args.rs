@@ -44,10 +44,14 @@ pub struct Args {
           value_parser = clap::value_parser!(u64).range(0..=1_000_000_000))]
     pub progress: u64,
 
-    /// Detach from the terminal and run in the background (logs go to
-    /// /dev/null, as with the original)
+    /// Detach from the terminal and run in the background (use -logfile to
+    /// keep the logs; otherwise they go to /dev/null, as with the original)
     #[arg(long)]
     pub daemon: bool,
+
+    /// Append logs to FILE instead of stderr
+    #[arg(long, value_name = "FILE")]
+    pub logfile: Option<PathBuf>,
 
     /// Write the process id to FILE once listening; removed on clean exit
     #[arg(long, value_name = "FILE")]
@@ -65,7 +69,8 @@ pub struct Args {
     #[arg(long, value_name = "GROUP")]
     pub sockgroup: Option<String>,
 
-    /// Mode of a UNIX: listening socket, in octal (e.g. 660)
+    /// Mode of a UNIX: listening socket, in octal [default: 660, owner and
+    /// group only: whoever can connect can read and plant TLS sessions]
     #[arg(long, value_name = "OCTAL", value_parser = dc_service::parse_mode)]
     pub sockperms: Option<u32>,
 

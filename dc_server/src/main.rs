@@ -18,7 +18,12 @@ use crate::args::Args;
 
 fn main() -> ExitCode {
     let args: Args = dc_cli::parse();
-    dc_cli::init_logging();
+    match &args.logfile {
+        Some(path) => dc_cli::init_logging_to(&absolute_path(path)).unwrap_or_else(|e| {
+            dc_cli::fail(format_args!("cannot open log file {}: {e}", path.display()))
+        }),
+        None => dc_cli::init_logging(),
+    }
     let listen = match args.listen.parse::<Address>() {
         Ok(a) if a.can_listen() => absolute(a),
         Ok(a) => dc_cli::fail(format_args!("cannot listen on \"{a}\"")),
@@ -32,22 +37,27 @@ fn main() -> ExitCode {
         progress: args.progress,
         killable: args.killable,
     };
-    let mut server = Server::bind(config).unwrap_or_else(|e| dc_cli::fail(e));
+    let mut server =
+        dc_service::with_private_umask(|| Server::bind(config)).unwrap_or_else(|e| dc_cli::fail(e));
 
     let access = SocketAccess {
         owner: args.sockowner.clone(),
         group: args.sockgroup.clone(),
-        mode: args.sockperms,
+        // A unix socket is never left to the umask: whoever can connect can
+        // read and plant sessions.
+        mode: Some(args.sockperms.unwrap_or(dc_service::DEFAULT_SOCKET_MODE)),
     };
-    if access.is_set() {
-        match listen.unix_path() {
-            Some(path) => {
-                dc_service::set_socket_access(path, &access).unwrap_or_else(|e| dc_cli::fail(e))
-            }
-            None => {
-                dc_cli::fail("-sockowner, -sockgroup and -sockperms apply to UNIX: addresses only")
-            }
+    match listen.unix_path() {
+        Some(path) => {
+            dc_service::set_socket_access(path, &access).unwrap_or_else(|e| dc_cli::fail(e))
         }
+        None if args.sockowner.is_some()
+            || args.sockgroup.is_some()
+            || args.sockperms.is_some() =>
+        {
+            dc_cli::fail("-sockowner, -sockgroup and -sockperms apply to UNIX: addresses only")
+        }
+        None => {}
     }
     let pidfile_path = args.pidfile.as_deref().map(absolute_path);
     if args.daemon {

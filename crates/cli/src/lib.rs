@@ -159,9 +159,26 @@ pub fn fail(message: impl std::fmt::Display) -> ! {
 
 /// Sets up logging to stderr: `info` by default, `RUST_LOG` overrides.
 pub fn init_logging() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format_timestamp_millis()
+    logger().init();
+}
+
+/// Sets up logging to `file` (appended to, created if missing) instead of
+/// stderr: what `-logfile` gives a daemon, whose stderr is /dev/null.
+pub fn init_logging_to(file: &std::path::Path) -> std::io::Result<()> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)?;
+    logger()
+        .target(env_logger::Target::Pipe(Box::new(f)))
         .init();
+    Ok(())
+}
+
+fn logger() -> env_logger::Builder {
+    let mut b = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    b.format_timestamp_millis();
+    b
 }
 
 #[cfg(test)]

@@ -17,4 +17,7 @@ mod socket;
 pub use daemon::daemonize;
 pub use pidfile::{PidFile, PidFileError};
 pub use privileges::{drop_privileges, lookup_group, lookup_user, PrivilegeError};
-pub use socket::{parse_mode, set_socket_access, SocketAccess, SocketAccessError};
+pub use socket::{
+    parse_mode, set_socket_access, with_private_umask, SocketAccess, SocketAccessError,
+    DEFAULT_SOCKET_MODE,
+};

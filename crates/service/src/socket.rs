@@ -10,6 +10,10 @@ use thiserror::Error;
 
 use crate::privileges::{lookup_group, lookup_user, PrivilegeError};
 
+/// Mode of a unix listening socket unless told otherwise: owner and group
+/// may connect, others may not (a session cache holds TLS secrets).
+pub const DEFAULT_SOCKET_MODE: u32 = 0o660;
+
 /// Who may connect to a unix socket.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SocketAccess {
@@ -44,6 +48,18 @@ pub enum SocketAccessError {
         /// The underlying error.
         source: io::Error,
     },
+}
+
+/// Runs `bind` with a umask that leaves a new socket file readable and
+/// writable by its owner only, so it is never connectable by others in the
+/// moment before [`set_socket_access`] gives it its final mode. Call it
+/// before any thread is started: the umask is process-wide.
+pub fn with_private_umask<T>(bind: impl FnOnce() -> T) -> T {
+    use nix::sys::stat::{umask, Mode};
+    let old = umask(Mode::from_bits_truncate(0o177));
+    let result = bind();
+    umask(old);
+    result
 }
 
 /// Parses an octal mode such as `660` or `0660`.
