@@ -694,3 +694,35 @@ fn unix_socket_is_owner_and_group_only_by_default() {
     let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o660);
 }
+
+/// The systemd units in contrib/ are valid (checked by systemd-analyze
+/// where it is installed, against the binaries just built).
+#[test]
+fn systemd_units_verify() {
+    if std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: systemd-analyze not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let contrib = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../contrib/systemd");
+    for unit in ["dc_server", "dc_client"] {
+        let text = std::fs::read_to_string(contrib.join(format!("{unit}.service"))).unwrap();
+        let installed = format!("/usr/local/bin/{unit}");
+        assert!(text.contains(&installed), "{unit}.service runs {installed}");
+        let built = dc_e2e::bin(unit);
+        let path = dir.path().join(format!("{unit}.service"));
+        std::fs::write(&path, text.replace(&installed, built.to_str().unwrap())).unwrap();
+        let out = std::process::Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{unit}: {stderr}");
+        assert!(!stderr.contains(".service:"), "{unit}: {stderr}");
+    }
+}
