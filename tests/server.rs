@@ -557,6 +557,10 @@ fn user_option_drops_privileges_after_binding() {
         .map(|s| s.to_string())
         .collect();
     let server = Daemon::start("dc_server", &args, &address);
+    // The socket accepts from the moment it is bound, before the drop; an
+    // answer only comes once the server runs, which is after it.
+    let mut c = Conn::connect(&address);
+    assert_eq!(have(&mut c, b"x", 1), 1);
     let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
     let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
     let uids: Vec<u32> = uid_line
@@ -565,8 +569,6 @@ fn user_option_drops_privileges_after_binding() {
         .map(|u| u.parse().unwrap())
         .collect();
     assert!(uids.iter().all(|&u| u == nobody.uid.as_raw()), "{uid_line}");
-    let mut c = Conn::connect(&address);
-    assert_eq!(have(&mut c, b"x", 1), 1);
 
     let out = run(
         "dc_server",
@@ -725,4 +727,238 @@ fn systemd_units_verify() {
         assert!(out.status.success(), "{unit}: {stderr}");
         assert!(!stderr.contains(".service:"), "{unit}: {stderr}");
     }
+}
+
+/// Scrapes `/metrics` from `address` (IP:host:port) with a bare HTTP GET.
+fn scrape(address: &str) -> String {
+    let hostport = address.strip_prefix("IP:").unwrap();
+    let mut s = std::net::TcpStream::connect(hostport).expect("metrics endpoint");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut s, &mut text).unwrap();
+    assert!(
+        text.starts_with("HTTP/1.") && text.contains(" 200 "),
+        "{text}"
+    );
+    text
+}
+
+/// The value of one sample line (`name{labels} value`) in a scrape.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Waits (up to 5 s: metrics are published every 500 ms) until `check`
+/// holds for a scrape, and returns that scrape.
+fn scrape_until(address: &str, check: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = scrape(address);
+        if check(&text) {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "metrics never matched:\n{text}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn metrics_endpoint_counts_a_known_run() {
+    let metrics = dc_e2e::tcp_address(dc_e2e::free_port());
+    let server = start_server(&["-metrics", &metrics]);
+    let mut c = Conn::connect(&server.address);
+    assert_eq!(add(&mut c, b"m1", b"first-data", 1), 0);
+    assert_eq!(add(&mut c, b"m2", b"second-data", 2), 0);
+    assert_eq!(add(&mut c, b"m3", b"third-data", 3), 0);
+    assert_eq!(add(&mut c, b"m1", b"again", 4), 101);
+    assert_eq!(get(&mut c, b"m1", 5), b"first-data");
+    assert_eq!(get(&mut c, b"m2", 6), b"second-data");
+    assert_eq!(get(&mut c, b"nope", 7), [1]);
+    c.send(&request(Request::Remove { id: b"m3" }, 8));
+    assert_eq!(read_response(&mut c).1, [0]);
+    assert_eq!(have(&mut c, b"m3", 9), 1);
+    let text = scrape_until(&metrics, |t| {
+        sample(
+            t,
+            r#"distcache_operations_total{command="have",result="notok"}"#,
+        ) == Some(1.0)
+    });
+    for (series, want) in [
+        (
+            r#"distcache_operations_total{command="add",result="ok"}"#,
+            3.0,
+        ),
+        (
+            r#"distcache_operations_total{command="add",result="matching_session"}"#,
+            1.0,
+        ),
+        (
+            r#"distcache_operations_total{command="get",result="hit"}"#,
+            2.0,
+        ),
+        (
+            r#"distcache_operations_total{command="get",result="miss"}"#,
+            1.0,
+        ),
+        (
+            r#"distcache_operations_total{command="remove",result="ok"}"#,
+            1.0,
+        ),
+        ("distcache_sessions", 2.0),
+        ("distcache_session_bytes", 2.0 + 10.0 + 2.0 + 11.0),
+        ("distcache_connections_open", 1.0),
+        ("distcache_request_duration_seconds_count", 9.0),
+    ] {
+        assert_eq!(sample(&text, series), Some(want), "{series}:\n{text}");
+    }
+
+    // And after a dc_test run, every one of its operations is counted.
+    let out = run(
+        "dc_test",
+        &["-connect", &server.address, "-ops", "500", "-persistent"],
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    scrape_until(&metrics, |t| {
+        let total: f64 = t
+            .lines()
+            .filter(|l| l.starts_with("distcache_operations_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        total == 9.0 + 500.0
+    });
+}
+
+#[test]
+fn connection_limit_refuses_the_excess_and_logs_once() {
+    let metrics = dc_e2e::tcp_address(dc_e2e::free_port());
+    let server = start_server(&["-max-connections", "3", "-metrics", &metrics]);
+    let mut kept: Vec<Conn> = (0..3).map(|_| Conn::connect(&server.address)).collect();
+    for (i, c) in kept.iter_mut().enumerate() {
+        assert_eq!(have(c, b"x", i as u32), 1);
+    }
+    for _ in 0..20 {
+        let mut extra = Conn::connect(&server.address);
+        extra.send(&request(Request::Have { id: b"x" }, 99));
+        assert!(
+            extra.read_to_eof().is_empty(),
+            "the excess connection was served"
+        );
+    }
+    for (i, c) in kept.iter_mut().enumerate() {
+        assert_eq!(
+            have(c, b"x", 10 + i as u32),
+            1,
+            "the first three are still served"
+        );
+    }
+    scrape_until(&metrics, |t| {
+        sample(t, r#"distcache_connections_refused_total{reason="limit"}"#) == Some(20.0)
+    });
+    let log = server.stderr();
+    assert_eq!(
+        log.matches("connection limit (3) reached").count(),
+        1,
+        "{log}"
+    );
+    // Once one leaves, a new one gets in.
+    drop(kept.pop());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut c = Conn::connect(&server.address);
+        c.send(&request(Request::Have { id: b"x" }, 7));
+        let got = c.read_to_eof_or(15);
+        if got.len() == 15 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no room after a client left");
+    }
+}
+
+#[test]
+fn idle_connections_are_closed_after_the_timeout() {
+    let server = start_server(&["-idle-timeout", "1"]);
+    let mut quiet = Conn::connect(&server.address);
+    let mut busy = Conn::connect(&server.address);
+    let started = Instant::now();
+    // The busy one talks every 200 ms for 2.5 s and is never cut off.
+    for uid in 0..12 {
+        assert_eq!(have(&mut busy, b"x", uid), 1);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(quiet.read_to_eof().is_empty());
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(server.stderr().contains("idle for"));
+}
+
+/// Out of file descriptors, the server neither spins nor stops accepting
+/// for good: it retries on its tick and serves again once some are free.
+#[test]
+fn running_out_of_file_descriptors_is_survived() {
+    if std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: prlimit (util-linux) not installed");
+        return;
+    }
+    let address = dc_e2e::tcp_address(dc_e2e::free_port());
+    let args: Vec<String> = [
+        "--nofile=24",
+        dc_e2e::bin("dc_server").to_str().unwrap(),
+        "-listen",
+        &address,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let server = Daemon::start_program(
+        std::path::Path::new("prlimit"),
+        tempfile::tempdir().unwrap(),
+        &args,
+        &address,
+    );
+    let pid = server.pid();
+    // prlimit execs the server in place, so the pid is the server's.
+    let cpu = || -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    };
+    let mut conns: Vec<Conn> = (0..40).map(|_| Conn::connect(&address)).collect();
+    let before = cpu();
+    std::thread::sleep(Duration::from_secs(1));
+    let spent = cpu() - before; // clock ticks, usually 100 per second
+    assert!(spent < 20, "the server spun: {spent} ticks of CPU in 1 s");
+    assert!(server.wait_for_log("accept on", Duration::from_secs(5)));
+    // Free some: the pending connections are accepted on the next ticks and
+    // a fresh one is served.
+    conns.truncate(5);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut c = Conn::connect(&address);
+        c.send(&request(Request::Have { id: b"x" }, 1));
+        if c.read_to_eof_or(15).len() == 15 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never served again:\n{}",
+            server.stderr()
+        );
+    }
+    drop(conns);
 }

@@ -77,6 +77,29 @@ pub struct Args {
     /// Let SIGUSR1 and SIGUSR2 stop the server cleanly (otherwise ignored)
     #[arg(long)]
     pub killable: bool,
+
+    /// Most client connections served at once; more are closed as they
+    /// are accepted
+    #[arg(long, value_name = "N", default_value_t = dc_engine::server::DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000_000))]
+    pub max_connections: usize,
+
+    /// Answers a client may leave unread, in KiB, before its further
+    /// requests are held back until it reads
+    #[arg(long, value_name = "KIB", default_value_t = dc_engine::server::DEFAULT_MAX_BUFFER / 1024,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_048_576))]
+    pub max_buffer: usize,
+
+    /// Close client connections that send nothing for this many seconds
+    /// (0: never, the default: persistent clients may idle for hours)
+    #[arg(long, value_name = "SECS", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=31_536_000))]
+    pub idle_timeout: u64,
+
+    /// Serve Prometheus metrics over HTTP at ADDR (e.g. IP:127.0.0.1:9101),
+    /// path /metrics
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
 }
 
 #[cfg(test)]

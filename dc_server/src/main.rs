@@ -9,7 +9,9 @@ mod args;
 use std::path::Path;
 use std::process::ExitCode;
 
-use dc_engine::{Server, ServerConfig, Shutdown};
+use std::time::Duration;
+
+use dc_engine::{ConnectionLimits, Server, ServerConfig, Shutdown};
 use dc_service::{PidFile, SocketAccess};
 use dc_store::Limits;
 use nal::Address;
@@ -31,7 +33,16 @@ fn main() -> ExitCode {
     };
     let limits = Limits::new(args.sessions, args.memory.saturating_mul(1 << 20))
         .unwrap_or_else(|e| dc_cli::fail(e));
+    let metrics_address = args.metrics.as_deref().map(|m| {
+        m.parse::<Address>()
+            .unwrap_or_else(|e| dc_cli::fail(format_args!("-metrics: {e}")))
+    });
     let config = ServerConfig {
+        connections: ConnectionLimits {
+            max_connections: args.max_connections,
+            max_buffer: args.max_buffer.saturating_mul(1024),
+            idle_timeout: (args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)),
+        },
         listen: listen.clone(),
         limits,
         progress: args.progress,
@@ -67,6 +78,11 @@ fn main() -> ExitCode {
     let _pidfile = pidfile_path
         .as_deref()
         .map(|p| PidFile::create(p).unwrap_or_else(|e| dc_cli::fail(e)));
+    // Threads do not survive daemonize's fork: start the exporter after it.
+    let _exporter = metrics_address.map(|address| {
+        dc_metrics::Exporter::start(&address, server.metrics_registry())
+            .unwrap_or_else(|e| dc_cli::fail(e))
+    });
     if let Some(user) = &args.user {
         dc_service::drop_privileges(user).unwrap_or_else(|e| dc_cli::fail(e));
     }

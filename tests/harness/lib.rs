@@ -87,9 +87,25 @@ impl Daemon {
     /// Like [`start`](Self::start), keeping `dir` (where a unix socket may
     /// live) until the daemon is dropped.
     pub fn start_in(dir: tempfile::TempDir, name: &str, args: &[String], address: &str) -> Daemon {
+        Daemon::start_program(&bin(name), dir, args, address)
+    }
+
+    /// Like [`start_in`](Self::start_in) for any program (a wrapper such
+    /// as `prlimit` in front of one of ours, for example).
+    pub fn start_program(
+        program: &Path,
+        dir: tempfile::TempDir,
+        args: &[String],
+        address: &str,
+    ) -> Daemon {
+        let name = program
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "program".into());
+        let name = name.as_str();
         let stderr_path = dir.path().join(format!("{name}.stderr"));
         let stderr = File::create(&stderr_path).expect("stderr log file");
-        let child = Command::new(bin(name))
+        let child = Command::new(program)
             .args(args)
             .env(
                 "RUST_LOG",
@@ -382,4 +398,91 @@ impl Write for Conn {
 /// Decodes a hex string from the vectors.
 pub fn unhex(s: &str) -> Vec<u8> {
     hex::decode(s).expect("hex")
+}
+
+impl Daemon {
+    /// Starts `name` with `args` and waits until its stderr has a line
+    /// containing `needle` (its "listening" log line, say), keeping `dir`
+    /// until the daemon is dropped. For proxies: the readiness probe of
+    /// [`start`](Self::start) is a connection, which a proxy would relay and
+    /// report. `address` is left empty for the caller to fill in (from the
+    /// log line, when the daemon was asked to listen on port 0).
+    pub fn start_until_log(
+        dir: tempfile::TempDir,
+        name: &str,
+        args: &[String],
+        needle: &str,
+    ) -> Daemon {
+        let stderr_path = dir.path().join(format!("{name}.stderr"));
+        let stderr = File::create(&stderr_path).expect("stderr log file");
+        let child = Command::new(bin(name))
+            .args(args)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let mut daemon = Daemon {
+            child,
+            name: name.to_string(),
+            address: String::new(),
+            stderr_path,
+            dir,
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        while !daemon.stderr().contains(needle) {
+            if let Ok(Some(status)) = daemon.child.try_wait() {
+                panic!(
+                    "{name} exited ({status}) before logging {needle:?}; stderr:\n{}",
+                    daemon.stderr()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} did not log {needle:?} within {START_TIMEOUT:?}; stderr:\n{}",
+                daemon.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        daemon
+    }
+}
+
+/// Waits until the text of the file at `path` satisfies `ready`, for at
+/// most `timeout`, and returns that text. Panics with the text on timeout.
+/// For output that a daemon writes as things happen.
+pub fn wait_for_file(path: &Path, timeout: Duration, ready: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if ready(&text) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} did not reach the expected state within {timeout:?}; it holds:\n{text}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+impl Conn {
+    /// Reads until `n` bytes arrived, the peer closed, or the read timeout
+    /// passed; returns what arrived (for probing a server that may close).
+    pub fn read_to_eof_or(&mut self, n: usize) -> Vec<u8> {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while buf.len() < n {
+            match self.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(k) => buf.extend_from_slice(&chunk[..k]),
+            }
+        }
+        buf
+    }
 }

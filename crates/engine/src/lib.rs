@@ -15,11 +15,13 @@
 #![warn(missing_docs)]
 
 pub mod dispatch;
+pub mod metrics;
 pub mod server;
 pub mod session;
 pub mod stats;
 
 pub use dispatch::Dispatcher;
-pub use server::{Server, ServerConfig, ServerError, Shutdown};
+pub use metrics::ServerMetrics;
+pub use server::{ConnectionLimits, Server, ServerConfig, ServerError, Shutdown};
 pub use session::{ClientSession, Served, SessionError};
 pub use stats::{OpStats, ProgressLine};

@@ -8,9 +8,14 @@
 //! into the connection's capped output buffer.
 //!
 //! A connection whose peer stops reading is throttled, not dropped: once
-//! [`OUTPUT_HIGH_WATER`] bytes of answers wait for it, its requests are left
-//! unread until the peer catches up. A connection that breaks the protocol
-//! is closed alone, after the answers to its earlier requests are sent.
+//! [`ConnectionLimits::max_buffer`] bytes of answers wait for it, its
+//! requests are left unread until the peer catches up. A connection that
+//! breaks the protocol is closed alone, after the answers to its earlier
+//! requests are sent. Connections beyond [`ConnectionLimits::max_connections`]
+//! are closed as soon as they are accepted, and an accept that fails for
+//! want of file descriptors is retried on the next tick, not spun on. Each
+//! limit, when hit, is counted in the metrics and logged at most once per
+//! [`LIMIT_LOG_INTERVAL`].
 
 use std::io::{self, ErrorKind, Write};
 use std::time::{Duration, Instant};
@@ -24,20 +29,27 @@ use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 use thiserror::Error;
 
+use dc_metrics::RateLimitedLog;
+
 use crate::dispatch::Dispatcher;
+use crate::metrics::{Refusal, ServerMetrics};
 use crate::session::ClientSession;
 use crate::stats::ProgressLine;
 
 /// Bytes of received data buffered per connection: several whole frames,
 /// so one read syscall can bring in a burst of pipelined requests.
 pub const INPUT_CAP: usize = 64 * 1024;
-/// Answers waiting for a slow reader beyond which its requests are no longer
-/// served until it reads some.
-pub const OUTPUT_HIGH_WATER: usize = 256 * 1024;
-/// Cap of a connection's output buffer: the high-water mark plus the largest
-/// single answer (16 full frames), which may land just below the mark.
-pub const OUTPUT_CAP: usize =
-    OUTPUT_HIGH_WATER + dc_protocol::MAX_PAYLOAD + 16 * dc_protocol::HEADER_LEN;
+/// Default answers waiting for a slow reader beyond which its requests are
+/// no longer served until it reads some.
+pub const DEFAULT_MAX_BUFFER: usize = 256 * 1024;
+/// Default most client connections served at once.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// The largest single answer (16 full frames): a connection's output buffer
+/// holds its high-water mark plus this, since one answer may start just
+/// below the mark.
+const MAX_ANSWER: usize = dc_protocol::MAX_PAYLOAD + 16 * dc_protocol::HEADER_LEN;
+/// Shortest time between two log lines about the same limit being hit.
+pub const LIMIT_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// Longest the loop sleeps without events: the period of expiry purges and
 /// of the activity line checks.
 pub const TICK: Duration = Duration::from_millis(500);
@@ -49,9 +61,36 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 const LISTENER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
 
+/// Limits on client connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Most connections served at once; more are closed at accept.
+    pub max_connections: usize,
+    /// Answers a connection may leave unread before its further requests are
+    /// held back (at least one largest answer is always allowed).
+    pub max_buffer: usize,
+    /// Close connections that have sent nothing for this long (`None`:
+    /// never; the default, since persistent clients such as dc_client and
+    /// the original client library may idle for hours, and the original
+    /// library does not recover from a closed connection).
+    pub idle_timeout: Option<Duration>,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_buffer: DEFAULT_MAX_BUFFER,
+            idle_timeout: None,
+        }
+    }
+}
+
 /// How the server is set up.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
+    /// Limits on client connections.
+    pub connections: ConnectionLimits,
     /// Where to listen.
     pub listen: Address,
     /// Capacity of the session store.
@@ -97,6 +136,17 @@ struct Client {
     conn: Connection,
     session: ClientSession,
     peer: String,
+    /// When it last sent anything (for the idle timeout).
+    last_heard: Instant,
+}
+
+/// The warnings about limits, each rate-limited.
+struct LimitLogs {
+    connections: RateLimitedLog,
+    accept: RateLimitedLog,
+    idle: RateLimitedLog,
+    protocol: RateLimitedLog,
+    throttled: RateLimitedLog,
 }
 
 /// The distcache server: a listener, its clients and the session store.
@@ -112,6 +162,10 @@ pub struct Server {
     /// Tokens of the last poll's events, kept to reuse its allocation.
     ready: Vec<Token>,
     progress: ProgressState,
+    metrics: ServerMetrics,
+    logs: LimitLogs,
+    /// An accept failed for want of resources: retry on the next tick.
+    accept_pending: bool,
 }
 
 impl Server {
@@ -141,6 +195,15 @@ impl Server {
             scratch: Vec::new(),
             ready: Vec::new(),
             progress: ProgressState::new(),
+            metrics: ServerMetrics::new(),
+            logs: LimitLogs {
+                connections: RateLimitedLog::new(LIMIT_LOG_INTERVAL),
+                accept: RateLimitedLog::new(LIMIT_LOG_INTERVAL),
+                idle: RateLimitedLog::new(LIMIT_LOG_INTERVAL),
+                protocol: RateLimitedLog::new(LIMIT_LOG_INTERVAL),
+                throttled: RateLimitedLog::new(LIMIT_LOG_INTERVAL),
+            },
+            accept_pending: false,
         })
     }
 
@@ -148,6 +211,11 @@ impl Server {
     /// port 0).
     pub fn local_address(&self) -> Address {
         self.listener.local_address()
+    }
+
+    /// The metrics registry, for an HTTP exporter.
+    pub fn metrics_registry(&self) -> std::sync::Arc<dc_metrics::Registry> {
+        self.metrics.registry()
     }
 
     /// Serves until a stop signal arrives.
@@ -165,6 +233,7 @@ impl Server {
                 .poll(Some(timeout))
                 .map_err(io_err("waiting for events"))?;
             let now = self.now();
+            let woke = Instant::now();
             // Collected first: handling an event needs `self` mutably.
             let mut ready = std::mem::take(&mut self.ready);
             ready.clear();
@@ -178,7 +247,7 @@ impl Server {
                             return Ok(shutdown);
                         }
                     }
-                    Token(key) => self.drive(key, now),
+                    Token(key) => self.drive(key, now, woke),
                 }
             }
             self.ready = ready;
@@ -194,14 +263,38 @@ impl Server {
     }
 
     fn accept_all(&mut self, now: Millis) {
+        self.accept_pending = false;
         loop {
             match self.listener.accept() {
-                Ok(Some(stream)) => self.add_client(stream, now),
+                Ok(Some(stream)) => {
+                    if self.clients.len() >= self.config.connections.max_connections {
+                        // Accept and close at once: left in the backlog it
+                        // would wait there, and the client with it.
+                        self.metrics.refused(Refusal::Limit);
+                        let (limit, peer) = (
+                            self.config.connections.max_connections,
+                            stream.peer_description(),
+                        );
+                        self.logs.connections.warn(Instant::now(), || {
+                            format!("connection limit ({limit}) reached: refusing {peer}")
+                        });
+                        drop(stream);
+                        continue;
+                    }
+                    self.metrics.connections_accepted.inc();
+                    self.add_client(stream, now);
+                }
                 Ok(None) => return,
                 Err(e) => {
                     // EMFILE and friends: the connection stays in the
-                    // backlog; retrying now would spin.
-                    warn!("accept on {} failed: {e}", self.local_address());
+                    // backlog. Retrying now would spin, and with edge
+                    // triggering no new event may come: retry on the tick.
+                    self.metrics.accept_errors.inc();
+                    let address = self.local_address();
+                    self.logs.accept.warn(Instant::now(), || {
+                        format!("accept on {address} failed: {e}")
+                    });
+                    self.accept_pending = true;
                     return;
                 }
             }
@@ -212,10 +305,12 @@ impl Server {
         let peer = stream.peer_description();
         let entry = self.clients.vacant_entry();
         let key = entry.key();
+        let limits = self.config.connections;
         let mut client = Client {
-            conn: Connection::new(stream, INPUT_CAP, OUTPUT_CAP),
+            conn: Connection::new(stream, INPUT_CAP, limits.max_buffer + MAX_ANSWER),
             session: ClientSession::new(),
             peer,
+            last_heard: Instant::now(),
         };
         // Both interests, once: with edge triggering, a writable event only
         // comes when the socket's send buffer frees up, so this costs
@@ -231,30 +326,58 @@ impl Server {
         debug!("connection {key} from {}", client.peer);
         entry.insert(client);
         // Data may already be waiting.
-        self.drive(key, now);
+        self.drive(key, now, Instant::now());
     }
 
     /// Moves one connection forward as far as it can go without blocking.
-    fn drive(&mut self, key: usize, now: Millis) {
+    /// `woke` is when the loop woke for it (request latencies count from
+    /// there).
+    fn drive(&mut self, key: usize, now: Millis, woke: Instant) {
         let Some(client) = self.clients.get_mut(key) else {
             return; // a spurious event for a closed connection
         };
-        match step(
+        let high_water = self.config.connections.max_buffer;
+        let result = step(
             client,
             &mut self.dispatcher,
             &mut self.scratch,
             now,
             Reading::On,
-        ) {
-            Ok(Step::Open) => {}
-            Ok(Step::Done) => {
+            high_water,
+        );
+        let progress = match &result {
+            Ok((_, p)) | Err((_, p)) => *p,
+        };
+        if progress.answered > 0 {
+            let seconds = woke.elapsed().as_secs_f64();
+            for _ in 0..progress.answered {
+                self.metrics.request_seconds.observe(seconds);
+            }
+        }
+        if progress.heard {
+            client.last_heard = Instant::now();
+        }
+        if progress.throttled {
+            self.metrics.throttled.inc();
+            let peer = client.peer.clone();
+            self.logs.throttled.warn(Instant::now(), || {
+                format!("{peer} is not reading its answers: holding back its requests ({high_water} bytes buffered)")
+            });
+        }
+        match result {
+            Ok((Step::Open, _)) => {}
+            Ok((Step::Done, _)) => {
                 debug!("connection {key} from {} closed", client.peer);
                 self.close(key);
             }
-            Err(reason) => {
+            Err((reason, _)) => {
                 match &reason {
                     Closed::Protocol(e) => {
-                        warn!("closing connection {key} from {}: {e}", client.peer)
+                        self.metrics.refused(Refusal::Protocol);
+                        let peer = client.peer.clone();
+                        self.logs.protocol.warn(Instant::now(), || {
+                            format!("closing connection {key} from {peer}: {e}")
+                        });
                     }
                     Closed::Io(e) => debug!("connection {key} from {} failed: {e}", client.peer),
                     Closed::MidFrame => info!(
@@ -300,6 +423,7 @@ impl Server {
         );
         let _ = self.selector.deregister(&mut self.listener);
         let deadline = Instant::now() + SHUTDOWN_GRACE;
+        let high_water = self.config.connections.max_buffer;
         let mut keys: Vec<usize> = Vec::new();
         loop {
             let now = self.now();
@@ -315,9 +439,10 @@ impl Server {
                         &mut self.dispatcher,
                         &mut self.scratch,
                         now,
-                        Reading::Stopped
+                        Reading::Stopped,
+                        high_water,
                     ),
-                    Ok(Step::Open)
+                    Ok((Step::Open, _))
                 ) && !client.conn.output().is_empty();
                 if !owed {
                     self.close(key);
@@ -341,17 +466,55 @@ impl Server {
     }
 
     fn tick(&mut self, now: Millis) {
+        if self.accept_pending {
+            self.accept_all(now);
+        }
+        if let Some(idle) = self.config.connections.idle_timeout {
+            self.close_idle(idle);
+        }
         let expired = self.dispatcher.expire(now);
         if expired > 0 {
             debug!("{expired} sessions expired");
         }
-        let operations = self.dispatcher.stats().operations;
-        let sessions = self.dispatcher.store().len();
-        if let Some(line) =
-            self.progress
-                .due(operations, sessions, self.config.progress, Instant::now())
-        {
-            info!("{line}");
+        let store = self.dispatcher.store().stats();
+        self.metrics
+            .publish(self.dispatcher.stats(), &store, self.clients.len());
+        let stats = self.dispatcher.stats();
+        if let Some(line) = self.progress.due(
+            stats.operations,
+            store.sessions,
+            self.config.progress,
+            Instant::now(),
+        ) {
+            let get = stats.of(dc_protocol::Operation::Get);
+            info!(
+                "{line}, connections = {}, get hits = {}, misses = {}, evictions = {}, expirations = {}",
+                self.clients.len(),
+                get.ok,
+                get.not_ok,
+                store.evictions,
+                store.expirations
+            );
+        }
+    }
+
+    fn close_idle(&mut self, idle: Duration) {
+        let now = Instant::now();
+        let quiet: Vec<usize> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| now.duration_since(c.last_heard) >= idle)
+            .map(|(key, _)| key)
+            .collect();
+        for key in quiet {
+            if let Some(client) = self.clients.get(key) {
+                let peer = client.peer.clone();
+                self.logs.idle.warn(now, || {
+                    format!("closing connection {key} from {peer}: idle for {idle:?}")
+                });
+            }
+            self.metrics.refused(Refusal::Idle);
+            self.close(key);
         }
     }
 }
@@ -377,21 +540,38 @@ enum Closed {
     MidFrame,
 }
 
+/// What one [`step`] did, whatever its outcome (for metrics and limits).
+#[derive(Debug, Clone, Copy, Default)]
+struct Progress {
+    /// Requests answered.
+    answered: usize,
+    /// Bytes arrived from the client.
+    heard: bool,
+    /// Serving stopped at the high-water mark with requests still waiting.
+    throttled: bool,
+}
+
 fn step(
     client: &mut Client,
     dispatcher: &mut Dispatcher<MemoryStore>,
     scratch: &mut Vec<u8>,
     now: Millis,
     reading: Reading,
-) -> Result<Step, Closed> {
+    high_water: usize,
+) -> Result<(Step, Progress), (Closed, Progress)> {
+    let mut progress = Progress::default();
     loop {
         let fill = match reading {
-            Reading::On => client.conn.fill().map_err(Closed::Io)?,
+            Reading::On => match client.conn.fill() {
+                Ok(fill) => fill,
+                Err(e) => return Err((Closed::Io(e), progress)),
+            },
             Reading::Stopped => nal::Fill::default(),
         };
+        progress.heard |= fill.bytes > 0;
 
         // Answer every whole request buffered, up to the high-water mark.
-        let room = OUTPUT_HIGH_WATER.saturating_sub(client.conn.output().len());
+        let room = high_water.saturating_sub(client.conn.output().len());
         scratch.clear();
         let served = if room > 0 {
             let result = client.session.serve(
@@ -404,6 +584,7 @@ fn step(
             match result {
                 Ok(served) => {
                     client.conn.input_mut().consume(served.consumed);
+                    progress.answered += served.requests;
                     Some(served)
                 }
                 Err(e) => {
@@ -411,14 +592,19 @@ fn step(
                     // owed; send what the socket takes now, then close.
                     let _ = send(client, scratch);
                     let _ = client.conn.flush();
-                    return Err(Closed::Protocol(e));
+                    return Err((Closed::Protocol(e), progress));
                 }
             }
         } else {
             None
         };
-        send(client, scratch).map_err(Closed::Io)?;
-        let flushed = client.conn.flush().map_err(Closed::Io)?;
+        if let Err(e) = send(client, scratch) {
+            return Err((Closed::Io(e), progress));
+        }
+        let flushed = match client.conn.flush() {
+            Ok(flushed) => flushed,
+            Err(e) => return Err((Closed::Io(e), progress)),
+        };
 
         let pending = !client.conn.input().is_empty();
         // Requests wait in the input that serving stopped short of (output at
@@ -431,15 +617,16 @@ fn step(
         if fill.full && served.is_some_and(|s| s.consumed > 0) {
             continue;
         }
+        progress.throttled = !flushed && pending && served.is_none_or(|s| s.blocked);
         if fill.eof && flushed {
             // The peer is done sending and has every answer it is owed.
             return if pending || client.session.in_request() {
-                Err(Closed::MidFrame)
+                Err((Closed::MidFrame, progress))
             } else {
-                Ok(Step::Done)
+                Ok((Step::Done, progress))
             };
         }
-        return Ok(Step::Open);
+        return Ok((Step::Open, progress));
     }
 }
 

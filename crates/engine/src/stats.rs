@@ -4,14 +4,30 @@ use std::fmt;
 
 use dc_protocol::{Operation, Status};
 
-/// Requests handled, by operation and outcome.
+/// Every status a server can answer, in a fixed order (for counting).
+pub const STATUSES: [Status; 8] = [
+    Status::Ok,
+    Status::NotOk,
+    Status::Disconnected,
+    Status::AddCorrupt,
+    Status::AddMatchingSession,
+    Status::AddTimeoutRange,
+    Status::AddIdRange,
+    Status::AddDataRange,
+];
+
+fn slot(status: Status) -> usize {
+    STATUSES.iter().position(|&s| s == status).unwrap_or(0)
+}
+
+/// Requests handled, by operation and answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OpStats {
     /// Every request answered (the original's "total operations").
     pub operations: u64,
-    /// Answers per operation (indexed by the operation's wire byte), split
-    /// into successes (`Status::Ok`, or a GET hit) and everything else.
-    pub by_operation: [Outcomes; 4],
+    /// Answers per operation (indexed by the operation's wire byte) and
+    /// status (indexed as in [`STATUSES`]). A GET hit counts as `Ok`.
+    pub answers: [[u64; STATUSES.len()]; 4],
 }
 
 /// Success and failure counts of one operation.
@@ -27,17 +43,22 @@ impl OpStats {
     /// Counts one answered request.
     pub fn count(&mut self, operation: Operation, status: Status) {
         self.operations += 1;
-        let o = &mut self.by_operation[usize::from(operation.to_byte())];
-        if status == Status::Ok {
-            o.ok += 1;
-        } else {
-            o.not_ok += 1;
-        }
+        self.answers[usize::from(operation.to_byte())][slot(status)] += 1;
     }
 
-    /// The counts of one operation.
+    /// How many requests of `operation` were answered with `status`.
+    pub fn answered(&self, operation: Operation, status: Status) -> u64 {
+        self.answers[usize::from(operation.to_byte())][slot(status)]
+    }
+
+    /// The success and failure counts of one operation.
     pub fn of(&self, operation: Operation) -> Outcomes {
-        self.by_operation[usize::from(operation.to_byte())]
+        let row = &self.answers[usize::from(operation.to_byte())];
+        let ok = row[slot(Status::Ok)];
+        Outcomes {
+            ok,
+            not_ok: row.iter().sum::<u64>() - ok,
+        }
     }
 }
 
@@ -94,7 +115,7 @@ mod tests {
     }
 
     #[test]
-    fn counts_by_operation_and_outcome() {
+    fn counts_by_operation_and_answer() {
         let mut s = OpStats::default();
         s.count(Operation::Get, Status::Ok);
         s.count(Operation::Get, Status::NotOk);
@@ -102,5 +123,6 @@ mod tests {
         assert_eq!(s.operations, 3);
         assert_eq!(s.of(Operation::Get), Outcomes { ok: 1, not_ok: 1 });
         assert_eq!(s.of(Operation::Add), Outcomes { ok: 0, not_ok: 1 });
+        assert_eq!(s.answered(Operation::Add, Status::AddMatchingSession), 1);
     }
 }

@@ -1,0 +1,239 @@
+//! The server's Prometheus metrics.
+//!
+//! The event loop counts in plain integers (the sans-IO [`OpStats`] and the
+//! store's own stats) and publishes the changes here on every tick, so the
+//! request path pays nothing for metrics but one histogram observation. A
+//! scrape therefore lags by at most one tick (500 ms).
+
+use std::sync::Arc;
+
+use dc_metrics::{counter, exponential_buckets, Count, Family, Gauge, Histogram, Labels, Registry};
+use dc_protocol::{Operation, Status};
+use dc_store::StoreStats;
+
+use crate::stats::{OpStats, STATUSES};
+
+/// Why a connection was not kept.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Refusal {
+    /// The connection limit was reached.
+    Limit,
+    /// The connection was idle too long.
+    Idle,
+    /// It broke the protocol.
+    Protocol,
+}
+
+/// Metrics of one server.
+pub struct ServerMetrics {
+    registry: Arc<Registry>,
+    operations: Vec<Vec<Count>>,
+    published: OpStats,
+    sessions: Gauge,
+    session_bytes: Gauge,
+    expirations: Count,
+    evictions: Count,
+    store_published: StoreStats,
+    connections_open: Gauge,
+    pub(crate) connections_accepted: Count,
+    closed: Family<Labels, Count>,
+    pub(crate) throttled: Count,
+    pub(crate) accept_errors: Count,
+    pub(crate) request_seconds: Histogram,
+}
+
+/// The label value for an answer: GETs are hits and misses.
+fn result_label(operation: Operation, status: Status) -> String {
+    match (operation, status) {
+        (Operation::Get, Status::Ok) => "hit".into(),
+        (Operation::Get, Status::NotOk) => "miss".into(),
+        (_, status) => status.name().to_ascii_lowercase(),
+    }
+}
+
+impl ServerMetrics {
+    /// Registers every metric.
+    pub fn new() -> ServerMetrics {
+        let mut registry = Registry::with_prefix("distcache");
+        let ops = Family::<Labels, Count>::default();
+        registry.register(
+            "operations",
+            "Requests answered, by command and result",
+            ops.clone(),
+        );
+        let operations = Operation::ALL
+            .iter()
+            .map(|&op| {
+                STATUSES
+                    .iter()
+                    .map(|&st| {
+                        counter(
+                            &ops,
+                            &[
+                                ("command", &op.name().to_ascii_lowercase()),
+                                ("result", &result_label(op, st)),
+                            ],
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        let sessions = Gauge::default();
+        registry.register("sessions", "Sessions stored", sessions.clone());
+        let session_bytes = Gauge::default();
+        registry.register(
+            "session_bytes",
+            "Bytes of session ids and data stored",
+            session_bytes.clone(),
+        );
+        let expirations = Count::default();
+        registry.register(
+            "expirations",
+            "Sessions dropped because they expired",
+            expirations.clone(),
+        );
+        let evictions = Count::default();
+        registry.register(
+            "evictions",
+            "Sessions pushed out to make room",
+            evictions.clone(),
+        );
+        let connections_open = Gauge::default();
+        registry.register(
+            "connections_open",
+            "Client connections open",
+            connections_open.clone(),
+        );
+        let connections_accepted = Count::default();
+        registry.register(
+            "connections_accepted",
+            "Client connections accepted",
+            connections_accepted.clone(),
+        );
+        let closed = Family::<Labels, Count>::default();
+        registry.register(
+            "connections_refused",
+            "Client connections refused or cut off, by reason (limit, idle, protocol)",
+            closed.clone(),
+        );
+        let throttled = Count::default();
+        registry.register(
+            "throttled",
+            "Times a client's unread answers reached the buffer limit and its requests were held back",
+            throttled.clone(),
+        );
+        let accept_errors = Count::default();
+        registry.register(
+            "accept_errors",
+            "Failed accepts (e.g. out of file descriptors)",
+            accept_errors.clone(),
+        );
+        let request_seconds = Histogram::new(exponential_buckets(0.000_005, 2.0, 18));
+        registry.register(
+            "request_duration_seconds",
+            "Time from reading a request to handing its answer to the socket",
+            request_seconds.clone(),
+        );
+        ServerMetrics {
+            registry: Arc::new(registry),
+            operations,
+            published: OpStats::default(),
+            sessions,
+            session_bytes,
+            expirations,
+            evictions,
+            store_published: StoreStats::default(),
+            connections_open,
+            connections_accepted,
+            closed,
+            throttled,
+            accept_errors,
+            request_seconds,
+        }
+    }
+
+    /// The registry, for the HTTP exporter.
+    pub fn registry(&self) -> Arc<Registry> {
+        Arc::clone(&self.registry)
+    }
+
+    pub(crate) fn refused(&self, why: Refusal) {
+        let reason = match why {
+            Refusal::Limit => "limit",
+            Refusal::Idle => "idle",
+            Refusal::Protocol => "protocol",
+        };
+        counter(&self.closed, &[("reason", reason)]).inc();
+    }
+
+    /// Publishes what changed since the last call.
+    pub(crate) fn publish(&mut self, ops: &OpStats, store: &StoreStats, connections: usize) {
+        for (op, row) in ops.answers.iter().enumerate() {
+            for (slot, &count) in row.iter().enumerate() {
+                let delta = count - self.published.answers[op][slot];
+                if delta > 0 {
+                    self.operations[op][slot].inc_by(delta);
+                }
+            }
+        }
+        self.published = ops.clone();
+        self.sessions
+            .set(i64::try_from(store.sessions).unwrap_or(i64::MAX));
+        self.session_bytes
+            .set(i64::try_from(store.bytes).unwrap_or(i64::MAX));
+        self.expirations.inc_by(
+            store
+                .expirations
+                .saturating_sub(self.store_published.expirations),
+        );
+        self.evictions.inc_by(
+            store
+                .evictions
+                .saturating_sub(self.store_published.evictions),
+        );
+        self.store_published = *store;
+        self.connections_open
+            .set(i64::try_from(connections).unwrap_or(i64::MAX));
+    }
+}
+
+impl Default for ServerMetrics {
+    fn default() -> Self {
+        ServerMetrics::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publishes_deltas_under_stable_names() {
+        let mut m = ServerMetrics::new();
+        let mut ops = OpStats::default();
+        ops.count(Operation::Get, Status::Ok);
+        ops.count(Operation::Get, Status::NotOk);
+        ops.count(Operation::Add, Status::AddMatchingSession);
+        let store = StoreStats {
+            sessions: 3,
+            bytes: 120,
+            evictions: 2,
+            expirations: 1,
+        };
+        m.publish(&ops, &store, 4);
+        m.publish(&ops, &store, 4); // nothing new: nothing added twice
+        let text = dc_metrics::render(&m.registry());
+        for line in [
+            r#"distcache_operations_total{command="get",result="hit"} 1"#,
+            r#"distcache_operations_total{command="get",result="miss"} 1"#,
+            r#"distcache_operations_total{command="add",result="matching_session"} 1"#,
+            "distcache_sessions 3",
+            "distcache_session_bytes 120",
+            "distcache_evictions_total 2",
+            "distcache_expirations_total 1",
+            "distcache_connections_open 4",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
+        }
+    }
+}
