@@ -962,3 +962,146 @@ fn running_out_of_file_descriptors_is_survived() {
     }
     drop(conns);
 }
+
+mod tls {
+    use super::*;
+    use dc_tls::rustls;
+    use dc_tls::testing::TestCa;
+    use std::sync::Arc;
+
+    /// A TLS server and the CA its clients must chain to.
+    fn tls_server(dir: &std::path::Path, ca: &TestCa) -> Daemon {
+        let files = ca.issue(dir, "server", &["localhost", "127.0.0.1"], ca);
+        let address = dc_e2e::tcp_address(dc_e2e::free_port());
+        let args: Vec<String> = [
+            "-listen",
+            &address,
+            "-tls-cert",
+            files.cert.to_str().unwrap(),
+            "-tls-key",
+            files.key.to_str().unwrap(),
+            "-tls-ca",
+            files.ca.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        Daemon::start("dc_server", &args, &address)
+    }
+
+    type TlsConn = rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>;
+
+    fn tls_connect(address: &str, config: Arc<rustls::ClientConfig>) -> TlsConn {
+        let tcp = std::net::TcpStream::connect(address.strip_prefix("IP:").unwrap()).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        rustls::StreamOwned::new(rustls::ClientConnection::new(config, name).unwrap(), tcp)
+    }
+
+    fn exchange(conn: &mut TlsConn, request: &[u8], answer_len: usize) -> std::io::Result<Vec<u8>> {
+        conn.write_all(request)?;
+        conn.flush()?;
+        let mut answer = vec![0; answer_len];
+        std::io::Read::read_exact(conn, &mut answer)?;
+        Ok(answer)
+    }
+
+    #[test]
+    fn a_client_certified_by_the_ca_is_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = TestCa::new("cache CA");
+        let server = tls_server(dir.path(), &ca);
+        let client = ca.issue(dir.path(), "client", &["web1"], &ca);
+        let mut c = tls_connect(&server.address, dc_tls::client_config(&client).unwrap());
+        let add = request(
+            Request::Add {
+                timeout_ms: 60_000,
+                id: b"tls",
+                data: b"over TLS",
+            },
+            1,
+        );
+        assert_eq!(exchange(&mut c, &add, 15).unwrap()[14], 0);
+        let get = request(Request::Get { id: b"tls" }, 2);
+        assert_eq!(&exchange(&mut c, &get, 22).unwrap()[14..], b"over TLS");
+    }
+
+    /// Each refusal is logged with its cause, in rustls' words. (One
+    /// server per case: the warnings are rate-limited.)
+    #[test]
+    fn plaintext_and_wrongly_certified_clients_are_refused_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = TestCa::new("cache CA");
+        let have = request(Request::Have { id: b"x" }, 1);
+
+        // Plain distcache bytes to a TLS server: no answer, closed.
+        let server = tls_server(dir.path(), &ca);
+        let mut plain = Conn::connect(&server.address);
+        let _ = plain.write_all(&have);
+        let rest = plain.read_to_eof();
+        assert!(!rest.starts_with(&[0, 0x11]), "answered in plaintext");
+        assert!(
+            server.wait_for_log("corrupt message", Duration::from_secs(5)),
+            "{}",
+            server.stderr()
+        );
+
+        // A certificate from another CA.
+        let server = tls_server(dir.path(), &ca);
+        let other = TestCa::new("some other CA");
+        let stranger = other.issue(dir.path(), "stranger", &["web2"], &ca);
+        let mut c = tls_connect(&server.address, dc_tls::client_config(&stranger).unwrap());
+        assert!(
+            exchange(&mut c, &have, 15).is_err(),
+            "a stranger was served"
+        );
+        assert!(
+            server.wait_for_log("UnknownIssuer", Duration::from_secs(5)),
+            "{}",
+            server.stderr()
+        );
+
+        // No certificate at all.
+        let server = tls_server(dir.path(), &ca);
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_pemfile_certs(&std::fs::read(&stranger.ca).unwrap()) {
+            roots.add(cert).unwrap();
+        }
+        let anonymous = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let mut c = tls_connect(&server.address, Arc::new(anonymous));
+        assert!(
+            exchange(&mut c, &have, 15).is_err(),
+            "an anonymous client was served"
+        );
+        assert!(
+            server.wait_for_log("TLS: ", Duration::from_secs(5)),
+            "{}",
+            server.stderr()
+        );
+    }
+
+    fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+        use rustls::pki_types::pem::PemObject;
+        rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn tls_options_are_all_or_nothing_and_tcp_only() {
+        let out = run(
+            "dc_server",
+            &["-listen", "IP:127.0.0.1:0", "-tls-cert", "x.pem"],
+            Duration::from_secs(10),
+        );
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("-tls-key, -tls-ca"), "{stderr}");
+    }
+}

@@ -100,6 +100,20 @@ pub struct Args {
     /// path /metrics
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<String>,
+
+    /// TLS: this server's certificate chain (PEM). With -tls-key and
+    /// -tls-ca, only TLS clients whose certificate chains to the CA are
+    /// served; without, plain TCP as the original
+    #[arg(long = "tls-cert", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS: this server's private key (PEM)
+    #[arg(long = "tls-key", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+
+    /// TLS: the CA (PEM) that client certificates must chain to
+    #[arg(long = "tls-ca", value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
 }
 
 #[cfg(test)]

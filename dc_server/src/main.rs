@@ -37,7 +37,18 @@ fn main() -> ExitCode {
         m.parse::<Address>()
             .unwrap_or_else(|e| dc_cli::fail(format_args!("-metrics: {e}")))
     });
+    let tls = dc_tls::TlsFiles::from_options(
+        args.tls_cert.as_deref(),
+        args.tls_key.as_deref(),
+        args.tls_ca.as_deref(),
+    )
+    .and_then(|files| files.map(|f| dc_tls::server_config(&f)).transpose())
+    .unwrap_or_else(|e| dc_cli::fail(e));
+    if tls.is_some() && listen.unix_path().is_some() {
+        dc_cli::fail("TLS applies to IP: addresses only (a unix socket is protected by its mode)");
+    }
     let config = ServerConfig {
+        tls,
         connections: ConnectionLimits {
             max_connections: args.max_connections,
             max_buffer: args.max_buffer.saturating_mul(1024),

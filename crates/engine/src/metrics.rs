@@ -22,6 +22,8 @@ pub(crate) enum Refusal {
     Idle,
     /// It broke the protocol.
     Protocol,
+    /// Its TLS handshake failed.
+    Tls,
 }
 
 /// Metrics of one server.
@@ -113,7 +115,7 @@ impl ServerMetrics {
         let closed = Family::<Labels, Count>::default();
         registry.register(
             "connections_refused",
-            "Client connections refused or cut off, by reason (limit, idle, protocol)",
+            "Client connections refused or cut off, by reason (limit, idle, protocol, tls)",
             closed.clone(),
         );
         let throttled = Count::default();
@@ -162,6 +164,7 @@ impl ServerMetrics {
             Refusal::Limit => "limit",
             Refusal::Idle => "idle",
             Refusal::Protocol => "protocol",
+            Refusal::Tls => "tls",
         };
         counter(&self.closed, &[("reason", reason)]).inc();
     }

@@ -101,6 +101,9 @@ pub struct ServerConfig {
     pub progress: u64,
     /// SIGUSR1 and SIGUSR2 stop the server (otherwise they are ignored).
     pub killable: bool,
+    /// Serve TLS only, with this configuration (which should require
+    /// client certificates); `None`: plain TCP, as the original.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 /// Why the server could not start or had to stop.
@@ -146,6 +149,7 @@ struct LimitLogs {
     accept: RateLimitedLog,
     idle: RateLimitedLog,
     protocol: RateLimitedLog,
+    tls: RateLimitedLog,
     throttled: RateLimitedLog,
 }
 
@@ -201,6 +205,7 @@ impl Server {
                 accept: RateLimitedLog::new(LIMIT_LOG_INTERVAL),
                 idle: RateLimitedLog::new(LIMIT_LOG_INTERVAL),
                 protocol: RateLimitedLog::new(LIMIT_LOG_INTERVAL),
+                tls: RateLimitedLog::new(LIMIT_LOG_INTERVAL),
                 throttled: RateLimitedLog::new(LIMIT_LOG_INTERVAL),
             },
             accept_pending: false,
@@ -282,6 +287,16 @@ impl Server {
                         continue;
                     }
                     self.metrics.connections_accepted.inc();
+                    let stream = match &self.config.tls {
+                        Some(tls) => match stream.into_tls_server(std::sync::Arc::clone(tls)) {
+                            Ok(s) => s,
+                            Err(e) => {
+                                warn!("cannot start TLS: {e}");
+                                continue;
+                            }
+                        },
+                        None => stream,
+                    };
                     self.add_client(stream, now);
                 }
                 Ok(None) => return,
@@ -376,6 +391,15 @@ impl Server {
                         self.metrics.refused(Refusal::Protocol);
                         let peer = client.peer.clone();
                         self.logs.protocol.warn(Instant::now(), || {
+                            format!("closing connection {key} from {peer}: {e}")
+                        });
+                    }
+                    // A failed handshake (a plaintext peer, a certificate
+                    // from another CA, none at all) is worth a warning.
+                    Closed::Io(e) if e.kind() == ErrorKind::InvalidData => {
+                        self.metrics.refused(Refusal::Tls);
+                        let peer = client.peer.clone();
+                        self.logs.tls.warn(Instant::now(), || {
                             format!("closing connection {key} from {peer}: {e}")
                         });
                     }

@@ -24,6 +24,7 @@ mod error;
 mod listener;
 mod selector;
 mod stream;
+mod tls;
 
 pub use address::{Address, AddressError, MAX_ADDRESS_LEN, MAX_UNIX_PATH_LEN, MIN_ADDRESS_LEN};
 pub use blocking::BlockingStream;
@@ -31,8 +32,11 @@ pub use buffer::{Buffer, BufferFull, MIN_READ, RELEASE_ABOVE};
 pub use connection::{Connection, Fill};
 pub use error::NalError;
 pub use listener::{Listener, LISTEN_BACKLOG};
+/// rustls, as used by [`Stream::into_tls_server`] and [`Stream::into_tls_client`].
+pub use rustls;
 pub use selector::Selector;
 pub use stream::Stream;
+pub use tls::TlsStream;
 
 pub use mio::event::{Event, Source};
 pub use mio::{Events, Interest, Registry, Token, Waker};

@@ -2,10 +2,12 @@
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::Shutdown;
+use std::sync::Arc;
 
 use mio::event::Source;
 use mio::{Interest, Registry, Token};
 
+use crate::tls::TlsStream;
 use crate::{Address, NalError};
 
 /// A non-blocking stream socket, accepted by a [`Listener`] or made by
@@ -18,6 +20,8 @@ pub enum Stream {
     Tcp(mio::net::TcpStream),
     /// A Unix-domain stream connection.
     Unix(mio::net::UnixStream),
+    /// A TLS session over a TCP connection.
+    Tls(Box<TlsStream>),
 }
 
 impl Stream {
@@ -49,24 +53,71 @@ impl Stream {
         }
     }
 
+    /// Wraps an accepted TCP stream in the server end of a TLS session.
+    /// Other streams are refused (TLS runs over TCP only).
+    pub fn into_tls_server(self, config: Arc<rustls::ServerConfig>) -> io::Result<Stream> {
+        match self {
+            Stream::Tcp(s) => Ok(Stream::Tls(Box::new(TlsStream::server(s, config)?))),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "TLS runs over TCP only",
+            )),
+        }
+    }
+
+    /// Wraps a TCP stream (connected or connecting) in the client end of a
+    /// TLS session that expects the server to prove it is `server_name`.
+    pub fn into_tls_client(
+        self,
+        config: Arc<rustls::ClientConfig>,
+        server_name: rustls::pki_types::ServerName<'static>,
+    ) -> io::Result<Stream> {
+        match self {
+            Stream::Tcp(s) => Ok(Stream::Tls(Box::new(TlsStream::client(
+                s,
+                config,
+                server_name,
+            )?))),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "TLS runs over TCP only",
+            )),
+        }
+    }
+
     /// Closes the sending direction, so the peer reads end of file once it
     /// has read what was sent. Reading stays possible.
+    ///
+    /// For TLS this closes the socket's sending side without a
+    /// close_notify alert (which would need `&mut self`); our readers treat
+    /// that as the end of the stream, and the protocol's framing notices any
+    /// truncation. Use [`TlsStream::shutdown_write`] for a clean close.
     pub fn shutdown_write(&self) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.shutdown(Shutdown::Write),
             Stream::Unix(s) => s.shutdown(Shutdown::Write),
+            Stream::Tls(s) => s.socket.shutdown(Shutdown::Write),
+        }
+    }
+
+    fn tcp(&self) -> Option<&mio::net::TcpStream> {
+        match self {
+            Stream::Tcp(s) => Some(s),
+            Stream::Tls(s) => Some(&s.socket),
+            Stream::Unix(_) => None,
         }
     }
 
     /// Who is on the other end, for log lines: `"127.0.0.1:5555"` for TCP,
     /// `"unix"` for a Unix socket (whose clients are normally unnamed).
     pub fn peer_description(&self) -> String {
-        match self {
-            Stream::Tcp(s) => match s.peer_addr() {
+        match self.tcp() {
+            Some(s) => match s.peer_addr() {
+                Ok(addr) if matches!(self, Stream::Tls(_)) => format!("{addr} (TLS)"),
                 Ok(addr) => addr.to_string(),
                 Err(_) => "tcp (not connected)".to_owned(),
             },
-            Stream::Unix(_) => "unix".to_owned(),
+            None => "unix".to_owned(),
         }
     }
 
@@ -74,8 +125,8 @@ impl Stream {
     /// non-blocking connect reports itself.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         match self {
-            Stream::Tcp(s) => s.take_error(),
             Stream::Unix(s) => s.take_error(),
+            _ => self.tcp().map_or(Ok(None), |s| s.take_error()),
         }
     }
 
@@ -90,8 +141,11 @@ impl Stream {
             return Err(e);
         }
         let peer = match self {
-            Stream::Tcp(s) => s.peer_addr().map(drop),
             Stream::Unix(s) => s.peer_addr().map(drop),
+            _ => match self.tcp() {
+                Some(s) => s.peer_addr().map(drop),
+                None => Ok(()),
+            },
         };
         match peer {
             Ok(()) => Ok(true),
@@ -102,7 +156,12 @@ impl Stream {
 
     /// Whether this is a TCP stream.
     pub fn is_tcp(&self) -> bool {
-        matches!(self, Stream::Tcp(_))
+        self.tcp().is_some()
+    }
+
+    /// Whether this stream runs TLS.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Stream::Tls(_))
     }
 }
 
@@ -111,6 +170,7 @@ impl Read for Stream {
         match self {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
         }
     }
 }
@@ -120,6 +180,7 @@ impl Write for Stream {
         match self {
             Stream::Tcp(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
         }
     }
 
@@ -127,6 +188,7 @@ impl Write for Stream {
         match self {
             Stream::Tcp(s) => s.write_vectored(bufs),
             Stream::Unix(s) => s.write_vectored(bufs),
+            Stream::Tls(s) => s.write_vectored(bufs),
         }
     }
 
@@ -134,6 +196,7 @@ impl Write for Stream {
         match self {
             Stream::Tcp(s) => s.flush(),
             Stream::Unix(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
         }
     }
 }
@@ -148,6 +211,7 @@ impl Source for Stream {
         match self {
             Stream::Tcp(s) => s.register(registry, token, interests),
             Stream::Unix(s) => s.register(registry, token, interests),
+            Stream::Tls(s) => s.socket.register(registry, token, interests),
         }
     }
 
@@ -160,6 +224,7 @@ impl Source for Stream {
         match self {
             Stream::Tcp(s) => s.reregister(registry, token, interests),
             Stream::Unix(s) => s.reregister(registry, token, interests),
+            Stream::Tls(s) => s.socket.reregister(registry, token, interests),
         }
     }
 
@@ -167,6 +232,7 @@ impl Source for Stream {
         match self {
             Stream::Tcp(s) => s.deregister(registry),
             Stream::Unix(s) => s.deregister(registry),
+            Stream::Tls(s) => s.socket.deregister(registry),
         }
     }
 }
