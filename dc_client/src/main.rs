@@ -1,6 +1,148 @@
-//! dc_client is not implemented yet; see the open issue. It refuses to run rather
-//! than pretend to work.
-fn main() -> std::process::ExitCode {
-    eprintln!("Error, dc_client is not yet implemented");
-    std::process::ExitCode::from(2)
+//! dc_client: the local multiplexing proxy in front of dc_server. All the
+//! proxying is in the `dc_proxy` crate; this binary reads the command line
+//! and does the service chores in the order that keeps them safe: bind,
+//! set the socket's owner and mode, detach, write the pidfile, drop
+//! privileges, then contact the server and serve.
+#![forbid(unsafe_code)]
+
+mod args;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use dc_proxy::{Proxy, ProxyConfig, Shutdown};
+use dc_service::{PidFile, SocketAccess};
+use nal::Address;
+
+use crate::args::Args;
+
+fn main() -> ExitCode {
+    let args: Args = dc_cli::parse();
+    match &args.logfile {
+        Some(path) => dc_cli::init_logging_to(&absolute_path(path)).unwrap_or_else(|e| {
+            dc_cli::fail(format_args!("cannot open log file {}: {e}", path.display()))
+        }),
+        None => dc_cli::init_logging(),
+    }
+    let listen = match args.listen.parse::<Address>() {
+        Ok(a) if a.can_listen() => absolute(a),
+        Ok(a) => dc_cli::fail(format_args!("bad listen address \"{a}\"")),
+        Err(e) => dc_cli::fail(format_args!("bad listen address: {e}")),
+    };
+    let server = args.server().unwrap_or_else(|e| dc_cli::fail(e));
+    let server = match server.parse::<Address>() {
+        Ok(a) if a.can_connect() => absolute(a),
+        Ok(a) => dc_cli::fail(format_args!(
+            "cannot connect to server address \"{a}\": give a host (IP:host:port) or UNIX:/path"
+        )),
+        Err(e) => dc_cli::fail(format_args!("bad server address: {e}")),
+    };
+    // Resolve once now, so a typo fails at start-up rather than at every
+    // retry. Each connect resolves again, following DNS changes.
+    if server.unix_path().is_none() {
+        if let Err(e) = server.resolve() {
+            dc_cli::fail(e);
+        }
+    }
+    let mut mux = args.mux_config();
+    mux.max_clients = fit_descriptor_limit(mux.max_clients);
+    let config = ProxyConfig {
+        listen: listen.clone(),
+        server,
+        mux,
+        killable: args.killable,
+    };
+    let mut proxy =
+        dc_service::with_private_umask(|| Proxy::bind(config)).unwrap_or_else(|e| dc_cli::fail(e));
+
+    let access = SocketAccess {
+        owner: args.sockowner.clone(),
+        group: args.sockgroup.clone(),
+        // A unix socket is never left to the umask: whoever can connect can
+        // read and plant sessions.
+        mode: Some(args.sockperms.unwrap_or(dc_service::DEFAULT_SOCKET_MODE)),
+    };
+    match listen.unix_path() {
+        Some(path) => {
+            dc_service::set_socket_access(path, &access).unwrap_or_else(|e| dc_cli::fail(e))
+        }
+        None if args.sockowner.is_some()
+            || args.sockgroup.is_some()
+            || args.sockperms.is_some() =>
+        {
+            dc_cli::fail("-sockowner, -sockgroup and -sockperms apply to UNIX: addresses only")
+        }
+        None => {}
+    }
+    let pidfile_path = args.pidfile.as_deref().map(absolute_path);
+    if args.daemon {
+        dc_service::daemonize()
+            .unwrap_or_else(|e| dc_cli::fail(format_args!("cannot detach: {e}")));
+    }
+    let _pidfile = pidfile_path
+        .as_deref()
+        .map(|p| PidFile::create(p).unwrap_or_else(|e| dc_cli::fail(e)));
+    if let Some(user) = &args.user {
+        dc_service::drop_privileges(user).unwrap_or_else(|e| dc_cli::fail(e));
+    }
+
+    match proxy.run() {
+        Ok(Shutdown::Signal(signal)) => {
+            log::info!("stopped by signal {signal}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            log::error!("{e}");
+            eprintln!("Error, {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Descriptors needed besides the local clients: standard streams, the
+/// listener, the event loop, the signal pipe, the server connection, a
+/// pidfile being written, and slack.
+const SPARE_DESCRIPTORS: u64 = 32;
+
+/// Makes sure `max_clients` local connections fit the open-file limit, so
+/// the excess is refused by the `-max-clients` check (accepted and closed at
+/// once, with a log line) rather than left waiting in the listen backlog
+/// when accept runs out of descriptors. Raises the soft limit up to the
+/// hard one if needed; if even that is too low, lowers the client limit and
+/// says so.
+fn fit_descriptor_limit(max_clients: usize) -> usize {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let need = max_clients as u64 + SPARE_DESCRIPTORS;
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return max_clients;
+    };
+    if soft >= need {
+        return max_clients;
+    }
+    let raised = need.min(hard);
+    let soft = match setrlimit(Resource::RLIMIT_NOFILE, raised, hard) {
+        Ok(()) => raised,
+        Err(_) => soft,
+    };
+    if soft >= need {
+        return max_clients;
+    }
+    let fits = soft.saturating_sub(SPARE_DESCRIPTORS).max(1) as usize;
+    log::warn!(
+        "-max-clients {max_clients} needs {need} open files but the limit is {soft}; \
+         accepting at most {fits} local clients"
+    );
+    fits
+}
+
+/// Daemon mode changes directory to `/`, so relative paths are fixed first.
+fn absolute(address: Address) -> Address {
+    match address {
+        Address::Unix(path) => Address::Unix(absolute_path(&path)),
+        other => other,
+    }
+}
+
+fn absolute_path(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }

@@ -1,1 +1,25 @@
-//! Placeholder: the dc_client multiplexer is being written (issue 3).
+//! The `dc_client` proxy: every TLS server process on a node talks to its
+//! local `dc_client`, usually over a unix socket and often with one short
+//! connection per cache operation, and `dc_client` carries all of them over
+//! one persistent connection to `dc_server`.
+//!
+//! * [`mux`] — the multiplexer, sans-IO: client bytes, server bytes and the
+//!   time go in; bytes for each side and [`Event`]s (connect, disconnect,
+//!   close a client) come out. Request ids are rewritten, answers go back to
+//!   the right client in its own order, and while the server is away every
+//!   request is answered at once with DISCONNECTED (`0x02`). Tested without
+//!   sockets, including a property test against a model.
+//! * [`driver`] — the thin mio event loop (through `nal`) that moves those
+//!   bytes between real sockets, accepts local clients up to a limit,
+//!   reconnects, and stops cleanly on a signal.
+//! * [`error`] — why a connection was given up, by the side at fault.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod driver;
+pub mod error;
+pub mod mux;
+
+pub use driver::{Proxy, ProxyConfig, ProxyError, Shutdown};
+pub use error::{AtCapacity, ClientClose, UpstreamLoss};
+pub use mux::{ClientId, ClientInput, Event, Mux, MuxConfig, Stats, UpstreamState};

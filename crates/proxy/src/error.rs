@@ -1,0 +1,74 @@
+//! Why a connection was given up, by side: [`UpstreamLoss`] blames the cache
+//! server (or the network to it), [`ClientClose`] blames one local client.
+//! The driver logs them; which side is at fault decides who pays — every
+//! request in flight for an upstream loss, one connection for a client's.
+
+use std::time::Duration;
+
+use dc_protocol::{DecodeError, Operation};
+use thiserror::Error;
+
+/// Why the connection to the cache server was dropped (or never made).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum UpstreamLoss {
+    /// The server closed the connection.
+    #[error("the server closed the connection")]
+    Closed,
+    /// Reading from or writing to the server failed.
+    #[error("{0}")]
+    Io(String),
+    /// The connect failed (the text names the address and the reason).
+    #[error("{0}")]
+    ConnectFailed(String),
+    /// The connect did not complete within the upstream timeout.
+    #[error("the connect did not complete within {0:?} (-timeout)")]
+    ConnectTimeout(Duration),
+    /// The server sent bytes that are not valid distcache 1.x responses
+    /// (a wrong version, a request frame, a corrupt header...).
+    #[error("protocol error from the server: {0}")]
+    Protocol(DecodeError),
+    /// An answer whose request_uid no request is waiting for.
+    #[error("the server answered request_uid {0}, which no request is waiting for")]
+    UnknownUid(u32),
+    /// An answer to a request of another operation.
+    #[error("the server answered request_uid {uid} as a {found}, but it was a {expected}")]
+    WrongOperation {
+        /// The upstream request_uid.
+        uid: u32,
+        /// The operation forwarded under that uid.
+        expected: Operation,
+        /// The operation of the answer.
+        found: Operation,
+    },
+    /// The oldest request in flight went unanswered for the upstream timeout.
+    #[error("no answer from the server for {0:?} (-timeout)")]
+    Stalled(Duration),
+}
+
+/// Why the multiplexer closed a local client's connection.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ClientClose {
+    /// The client sent bytes that are not valid distcache 1.x requests. The
+    /// stream cannot be resynchronised, so the connection goes.
+    #[error("protocol error: {0}")]
+    Protocol(DecodeError),
+    /// The client let its unread answers pile up past the output cap.
+    #[error("it does not read its answers ({pending} bytes waiting, cap {cap})")]
+    NotReading {
+        /// Bytes of answers already waiting for it.
+        pending: usize,
+        /// The cap ([`CLIENT_OUTPUT_CAP`](crate::mux::CLIENT_OUTPUT_CAP)).
+        cap: usize,
+    },
+    /// No request in progress and no traffic for the `-idle` period.
+    #[error("idle for {0:?} (-idle)")]
+    Idle(Duration),
+}
+
+/// A new local client was refused: the `-max-clients` limit is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("{max} local clients connected already (-max-clients)")]
+pub struct AtCapacity {
+    /// The limit.
+    pub max: usize,
+}

@@ -1,0 +1,227 @@
+//! One local client's answers, kept in the order of its requests.
+//!
+//! A client may pipeline. Its requests are answered from two places — the
+//! cache server, or the multiplexer itself (a refused ADD, DISCONNECTED
+//! while the server is away) — and the server may in principle answer out
+//! of order. Each request therefore gets a slot, numbered in arrival order;
+//! an answer fills its slot, and answers leave for the client's output only
+//! from the front of the queue:
+//!
+//! ```text
+//!   slots:   seq 7 [waiting]  seq 8 [answer ready]  seq 9 [waiting]
+//!   output:  <- nothing yet: seq 7 holds up 8
+//!   seq 7 answered -> output gets 7 then 8; seq 9 is now the front
+//! ```
+//!
+//! In the common case (one request at a time, or a server answering in
+//! order) the front slot is the one answered and its answer is encoded
+//! straight into the output buffer; only an answer that has to wait for an
+//! earlier one is held in its own allocation.
+
+use std::collections::VecDeque;
+
+use dc_protocol::{encode, encoded_len, CommandHeader, Operation};
+use nal::{Buffer, BufferFull};
+
+/// An answer owed to the client.
+#[derive(Debug)]
+struct Slot {
+    /// The request_uid the client used; its answer carries it back.
+    client_uid: u32,
+    operation: Operation,
+    /// The encoded answer, once it came while an earlier slot still waited.
+    ready: Option<Vec<u8>>,
+}
+
+/// A client's owed answers and the bytes ready to be written to it.
+#[derive(Debug)]
+pub(crate) struct Answers {
+    slots: VecDeque<Slot>,
+    /// Sequence number of `slots[0]`.
+    first_seq: u64,
+    out: Buffer,
+}
+
+impl Answers {
+    pub(crate) fn new(output_cap: usize) -> Answers {
+        Answers {
+            slots: VecDeque::new(),
+            first_seq: 0,
+            out: Buffer::new(output_cap),
+        }
+    }
+
+    /// Answers still owed (forwarded, or held behind one that is).
+    pub(crate) fn owed(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub(crate) fn out(&self) -> &Buffer {
+        &self.out
+    }
+
+    pub(crate) fn out_mut(&mut self) -> &mut Buffer {
+        &mut self.out
+    }
+
+    /// Reserves the next slot for a request that will be answered later and
+    /// returns its sequence number.
+    pub(crate) fn open(&mut self, client_uid: u32, operation: Operation) -> u64 {
+        let seq = self.first_seq + self.slots.len() as u64;
+        self.slots.push_back(Slot {
+            client_uid,
+            operation,
+            ready: None,
+        });
+        seq
+    }
+
+    /// Answers a request at once: straight to the output when nothing is
+    /// owed before it, otherwise behind the answers it must follow.
+    pub(crate) fn answer_now(
+        &mut self,
+        client_uid: u32,
+        operation: Operation,
+        payload: &[u8],
+    ) -> Result<(), BufferFull> {
+        if self.slots.is_empty() {
+            return write_answer(&mut self.out, client_uid, operation, payload);
+        }
+        let seq = self.open(client_uid, operation);
+        self.fill(seq, payload)
+    }
+
+    /// Fills slot `seq` with its answer and moves every answer that is now
+    /// at the front to the output. A slot that is not open (already
+    /// answered) is ignored.
+    ///
+    /// `Err` means the output cap was hit: the client is not reading and
+    /// must be cut off; the queue is then in no useful state.
+    pub(crate) fn fill(&mut self, seq: u64, payload: &[u8]) -> Result<(), BufferFull> {
+        let Some(index) = seq
+            .checked_sub(self.first_seq)
+            .and_then(|i| usize::try_from(i).ok())
+        else {
+            return Ok(());
+        };
+        let Some(slot) = self.slots.get_mut(index) else {
+            return Ok(());
+        };
+        if slot.ready.is_some() {
+            return Ok(());
+        }
+        if index > 0 {
+            let mut bytes = Vec::with_capacity(encoded_len(payload.len()));
+            // Payloads come from the decoder or are one byte, so they always
+            // fit a command and `encode` cannot fail.
+            let _ = encode(
+                &mut bytes,
+                CommandHeader::response(slot.client_uid, slot.operation),
+                payload,
+            );
+            slot.ready = Some(bytes);
+            return Ok(());
+        }
+        write_answer(&mut self.out, slot.client_uid, slot.operation, payload)?;
+        self.pop_front();
+        while let Some(bytes) = self.slots.front_mut().and_then(|s| s.ready.take()) {
+            if let Err(full) = self.out.extend(&bytes) {
+                // Put it back so the queue still says what is owed.
+                if let Some(front) = self.slots.front_mut() {
+                    front.ready = Some(bytes);
+                }
+                return Err(full);
+            }
+            self.pop_front();
+        }
+        Ok(())
+    }
+
+    fn pop_front(&mut self) {
+        self.slots.pop_front();
+        self.first_seq += 1;
+    }
+}
+
+/// Appends one response to `out`, all of it or nothing.
+fn write_answer(
+    out: &mut Buffer,
+    client_uid: u32,
+    operation: Operation,
+    payload: &[u8],
+) -> Result<(), BufferFull> {
+    out.extend_with(encoded_len(payload.len()), |v| {
+        let _ = encode(v, CommandHeader::response(client_uid, operation), payload);
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dc_protocol::{Decoder, Kind};
+
+    /// (uid, payload) of every answer in `out`.
+    fn answers(out: &Buffer) -> Vec<(u32, Vec<u8>)> {
+        let mut decoder = Decoder::new(Kind::Response);
+        let mut input = out.as_slice();
+        let mut got = Vec::new();
+        loop {
+            let d = decoder.decode(input).unwrap();
+            input = &input[d.consumed..];
+            match d.command {
+                Some(c) => got.push((c.request_uid, c.payload.to_vec())),
+                None => break,
+            }
+        }
+        assert!(input.is_empty());
+        got
+    }
+
+    #[test]
+    fn answers_leave_in_request_order() {
+        let mut a = Answers::new(1 << 20);
+        let s1 = a.open(10, Operation::Get);
+        let s2 = a.open(20, Operation::Have);
+        a.answer_now(30, Operation::Add, &[103]).unwrap();
+        let s4 = a.open(40, Operation::Get);
+        assert_eq!(a.owed(), 4);
+        a.fill(s2, &[0]).unwrap();
+        a.fill(s4, b"data!").unwrap();
+        assert!(a.out().is_empty(), "slot 1 holds up the rest");
+        a.fill(s1, b"hello").unwrap();
+        assert_eq!(
+            answers(a.out()),
+            vec![
+                (10, b"hello".to_vec()),
+                (20, vec![0]),
+                (30, vec![103]),
+                (40, b"data!".to_vec())
+            ]
+        );
+        assert_eq!(a.owed(), 0);
+        // Filling an answered or never-opened slot does nothing.
+        a.fill(s1, &[1]).unwrap();
+        a.fill(99, &[1]).unwrap();
+        assert_eq!(answers(a.out()).len(), 4);
+    }
+
+    #[test]
+    fn nothing_owed_goes_straight_out() {
+        let mut a = Answers::new(1 << 20);
+        a.answer_now(5, Operation::Have, &[2]).unwrap();
+        assert_eq!(answers(a.out()), vec![(5, vec![2])]);
+        assert_eq!(a.owed(), 0);
+    }
+
+    #[test]
+    fn the_output_cap_is_reported() {
+        let mut a = Answers::new(100);
+        let s = a.open(1, Operation::Get);
+        assert!(a.fill(s, &[7u8; 200]).is_err());
+        let mut a = Answers::new(100);
+        let s1 = a.open(1, Operation::Get);
+        let s2 = a.open(2, Operation::Get);
+        a.fill(s2, &[7u8; 80]).unwrap();
+        a.fill(s1, &[7u8; 10]).unwrap_err();
+    }
+}

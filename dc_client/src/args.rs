@@ -1,0 +1,217 @@
+//! dc_client's command line: the original's options, single-dash or
+//! double-dash, plus `-timeout` and `-max-clients`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use dc_proxy::mux::{DEFAULT_MAX_CLIENTS, DEFAULT_RETRY, DEFAULT_TIMEOUT};
+use dc_proxy::MuxConfig;
+
+/// Where local clients connect by default, as the original.
+pub const DEFAULT_LISTEN: &str = "UNIX:/tmp/scache";
+/// Longest `-retry`, `-idle` and `-timeout`: one hour, as the original's
+/// limit on `-retry` and `-idle`.
+pub const MAX_MS: u64 = 3_600_000;
+
+/// dc_client: the local multiplexing proxy in front of dc_server.
+///
+/// Every TLS server process on a node talks to its local dc_client (usually
+/// over a unix socket); dc_client carries all of their cache requests over
+/// one persistent connection to dc_server. While the server cannot be
+/// reached, every request is answered at once with DISCONNECTED (0x02), so
+/// TLS servers fall back to a full handshake without waiting. Options take
+/// one dash or two (-server or --server).
+#[derive(Debug, Parser)]
+#[command(name = "dc_client", version, about, long_about = None)]
+#[command(
+    after_help = "Example: dc_client -listen UNIX:/tmp/scache -server IP:cachehost:9001\n\
+Addresses: IP:host:port, UNIX:/path (listen also takes IP:port)"
+)]
+pub struct Args {
+    /// Address local clients connect to
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
+    pub listen: String,
+
+    /// Address of the cache server (required), e.g. IP:cachehost:9001
+    #[arg(long, value_name = "ADDR", action = clap::ArgAction::Append)]
+    pub server: Vec<String>,
+
+    /// Same as -server
+    #[arg(long, value_name = "ADDR", action = clap::ArgAction::Append)]
+    pub connect: Vec<String>,
+
+    /// Least time between attempts to (re)connect to the server, in ms
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_RETRY.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_MS))]
+    pub retry: u64,
+
+    /// Close local connections with no request in progress after this many
+    /// ms without traffic (0: never)
+    #[arg(long, value_name = "MS", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_MS))]
+    pub idle: u64,
+
+    /// Give up on the server when a request waits this many ms for its
+    /// answer (or a connect for completion): the waiting requests are
+    /// answered DISCONNECTED and the connection is made again (0: wait for
+    /// ever, as the original)
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_TIMEOUT.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_MS))]
+    pub timeout: u64,
+
+    /// Most local connections at once; further ones are accepted and closed
+    /// at once
+    #[arg(long = "max-clients", value_name = "N", default_value_t = DEFAULT_MAX_CLIENTS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub max_clients: usize,
+
+    /// Detach from the terminal and run in the background (use -logfile to
+    /// keep the logs; otherwise they go to /dev/null, as with the original)
+    #[arg(long)]
+    pub daemon: bool,
+
+    /// Append logs to FILE instead of stderr
+    #[arg(long, value_name = "FILE")]
+    pub logfile: Option<PathBuf>,
+
+    /// Write the process id to FILE once listening; removed on clean exit
+    #[arg(long, value_name = "FILE")]
+    pub pidfile: Option<PathBuf>,
+
+    /// After binding the listening socket, switch to this user (name or uid)
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+
+    /// Owner of a UNIX: listening socket (name or uid)
+    #[arg(long, value_name = "USER")]
+    pub sockowner: Option<String>,
+
+    /// Group of a UNIX: listening socket (name or gid)
+    #[arg(long, value_name = "GROUP")]
+    pub sockgroup: Option<String>,
+
+    /// Mode of a UNIX: listening socket, in octal [default: 660, owner and
+    /// group only: whoever can connect can read and plant TLS sessions]
+    #[arg(long, value_name = "OCTAL", value_parser = dc_service::parse_mode)]
+    pub sockperms: Option<u32>,
+
+    /// Let SIGUSR1 and SIGUSR2 stop the proxy cleanly (otherwise ignored)
+    #[arg(long)]
+    pub killable: bool,
+}
+
+impl Args {
+    /// The one server address given, as the original requires.
+    pub fn server(&self) -> Result<&str, &'static str> {
+        let mut all = self.server.iter().chain(&self.connect);
+        match (all.next(), all.next()) {
+            (None, _) => Err("no server specified!"),
+            (Some(server), None) => Ok(server),
+            (Some(_), Some(_)) => Err("too many servers"),
+        }
+    }
+
+    /// The multiplexer's settings.
+    pub fn mux_config(&self) -> MuxConfig {
+        let ms = Duration::from_millis;
+        MuxConfig {
+            retry: ms(self.retry),
+            timeout: (self.timeout > 0).then(|| ms(self.timeout)),
+            idle: (self.idle > 0).then(|| ms(self.idle)),
+            max_clients: self.max_clients,
+            ..MuxConfig::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        dc_cli::try_parse_from(std::iter::once("dc_client").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_original_command_line_is_accepted() {
+        let a = parse(&[
+            "-listen",
+            "UNIX:/tmp/x",
+            "-server",
+            "IP:cachehost:9001",
+            "-retry",
+            "250",
+            "-idle",
+            "3000",
+            "-daemon",
+            "-user",
+            "u",
+            "-sockowner",
+            "u",
+            "-sockgroup",
+            "g",
+            "-sockperms",
+            "660",
+            "-pidfile",
+            "f",
+            "-logfile",
+            "l",
+            "-killable",
+        ])
+        .unwrap();
+        assert_eq!(a.listen, "UNIX:/tmp/x");
+        assert_eq!(a.server(), Ok("IP:cachehost:9001"));
+        let mux = a.mux_config();
+        assert_eq!(mux.retry, Duration::from_millis(250));
+        assert_eq!(mux.idle, Some(Duration::from_millis(3000)));
+        assert_eq!(a.sockperms, Some(0o660));
+        assert!(a.daemon && a.killable);
+    }
+
+    #[test]
+    fn defaults_are_the_originals() {
+        let a = parse(&["--connect", "UNIX:/tmp/dc"]).unwrap();
+        assert_eq!(a.listen, "UNIX:/tmp/scache");
+        assert_eq!(a.server(), Ok("UNIX:/tmp/dc"));
+        let mux = a.mux_config();
+        assert_eq!(mux.retry, Duration::from_millis(5000));
+        assert_eq!(mux.idle, None);
+        assert_eq!(mux.timeout, Some(DEFAULT_TIMEOUT));
+        assert_eq!(mux.max_clients, 1024);
+        assert_eq!(mux.first_uid, 1);
+        let a = parse(&["-server", "IP:h:1", "-timeout", "0", "-max-clients", "7"]).unwrap();
+        assert_eq!(a.mux_config().timeout, None);
+        assert_eq!(a.mux_config().max_clients, 7);
+    }
+
+    #[test]
+    fn exactly_one_server() {
+        assert_eq!(parse(&[]).unwrap().server(), Err("no server specified!"));
+        for args in [
+            &["-server", "IP:a:1", "-connect", "IP:b:2"][..],
+            &["-server", "IP:a:1", "-server", "IP:b:2"][..],
+        ] {
+            assert_eq!(parse(args).unwrap().server(), Err("too many servers"));
+        }
+    }
+
+    #[test]
+    fn numbers_are_parsed_strictly() {
+        for (args, needle) in [
+            (&["-retry", "0"][..], "0"),
+            (&["-retry", "3600001"][..], "3600001"),
+            (&["-retry", "5s"][..], "5s"),
+            (&["-idle", "-1"][..], "-1"),
+            (&["-idle", "3600001"][..], "3600001"),
+            (&["-timeout", "x"][..], "x"),
+            (&["-max-clients", "0"][..], "0"),
+            (&["-sockperms", "999"][..], "999"),
+        ] {
+            let e = parse(args).unwrap_err();
+            let line = dc_cli::error_line(&e);
+            assert!(line.starts_with("Error, "), "{args:?}: {line}");
+            assert!(line.contains(needle), "{args:?}: {line}");
+        }
+    }
+}
