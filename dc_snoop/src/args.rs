@@ -1,0 +1,203 @@
+//! dc_snoop's command line: the original's `-listen` and `-server` (or
+//! `-connect`), single-dash or double-dash, plus the output options.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use dc_trace::{Format, PrinterConfig};
+use nal::{Address, AddressError};
+use thiserror::Error;
+
+/// Longest `-summary` period, in seconds (a day).
+pub const MAX_SUMMARY_SECS: u64 = 86_400;
+
+/// dc_snoop: watch distcache traffic.
+///
+/// Put it between two distcache peers (an application and dc_client, or
+/// dc_client and dc_server): it accepts connections on -listen, relays each
+/// one to -server byte for byte, and prints every request and response it
+/// sees. Options take one dash or two (-listen or --listen).
+#[derive(Debug, Parser)]
+#[command(name = "dc_snoop", version, about, long_about = None)]
+#[command(
+    after_help = "Example: dc_snoop -listen IP:9002 -server IP:127.0.0.1:9001\n\
+then point the clients at port 9002 instead of 9001.\n\
+Text lines read: time (UTC), #connection, direction (c->s, s->c), uid, command,\n\
+session id (hex), payload size, and for responses the result and round-trip time.\n\
+Addresses: IP:host:port, IP:port (listen only), IP:[::1]:port, UNIX:/path"
+)]
+pub struct Args {
+    /// Address to accept clients on (required), e.g. IP:9002 or UNIX:/tmp/snoop
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+
+    /// Address of the server to relay to (required), e.g. IP:127.0.0.1:9001
+    #[arg(long, value_name = "ADDR")]
+    pub server: Option<String>,
+
+    /// Same as -server (the original's alias)
+    #[arg(long, value_name = "ADDR")]
+    pub connect: Option<String>,
+
+    /// Also dump each command's payload in hex
+    #[arg(long)]
+    pub hex: bool,
+
+    /// Print one JSON object per line instead of text
+    #[arg(long)]
+    pub json: bool,
+
+    /// Quiet mode: instead of a line per command, print counts per command
+    /// and result every SECS seconds (and for the whole run on exit)
+    #[arg(long, value_name = "SECS", conflicts_with = "hex",
+          value_parser = clap::value_parser!(u64).range(1..=MAX_SUMMARY_SECS))]
+    pub summary: Option<u64>,
+
+    /// Write the trace to FILE (created or truncated) instead of standard
+    /// output
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// A checked command line.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to accept clients.
+    pub listen: Address,
+    /// Where to relay them.
+    pub server: Address,
+    /// How to print.
+    pub printer: PrinterConfig,
+    /// Where to print (standard output when `None`).
+    pub output: Option<PathBuf>,
+}
+
+/// A command line that parsed but cannot be used.
+#[derive(Debug, Error)]
+pub enum ArgsError {
+    /// `-listen` or `-server` is missing (the original's message).
+    #[error("must provide -listen and -server")]
+    Missing,
+    /// Both `-server` and `-connect`.
+    #[error("give the server once: -server and -connect are the same option")]
+    TwoServers,
+    /// An address that does not parse.
+    #[error(transparent)]
+    Address(#[from] AddressError),
+    /// A server address with no host.
+    #[error("cannot connect to \"{0}\": the server address needs a host, e.g. IP:127.0.0.1:9001")]
+    NotConnectable(Address),
+}
+
+impl Args {
+    /// Checks the addresses and gathers the output options.
+    pub fn validate(self) -> Result<Config, ArgsError> {
+        let server = match (self.server, self.connect) {
+            (Some(_), Some(_)) => return Err(ArgsError::TwoServers),
+            (Some(s), None) | (None, Some(s)) => s,
+            (None, None) => return Err(ArgsError::Missing),
+        };
+        let listen = self.listen.ok_or(ArgsError::Missing)?;
+        let listen = Address::parse(&listen)?;
+        let server = Address::parse(&server)?;
+        if !server.can_connect() {
+            return Err(ArgsError::NotConnectable(server));
+        }
+        Ok(Config {
+            listen,
+            server,
+            printer: PrinterConfig {
+                format: if self.json {
+                    Format::Json
+                } else {
+                    Format::Text
+                },
+                hex: self.hex,
+                summary: self.summary.map(Duration::from_secs),
+            },
+            output: self.output,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let args: Args =
+            dc_cli::try_parse_from(std::iter::once("dc_snoop").chain(args.iter().copied()))
+                .map_err(|e| dc_cli::error_line(&e))?;
+        args.validate().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_original_command_line_is_accepted() {
+        let c = parse(&["-listen", "IP:9002", "-server", "IP:127.0.0.1:9001"]).unwrap();
+        assert_eq!(c.listen.to_string(), "IP:9002");
+        assert_eq!(c.server.to_string(), "IP:127.0.0.1:9001");
+        assert_eq!(c.printer, PrinterConfig::default());
+        assert_eq!(c.output, None);
+        let c = parse(&["-connect", "UNIX:/tmp/s", "-listen", "UNIX:/tmp/l"]).unwrap();
+        assert_eq!(c.server.to_string(), "UNIX:/tmp/s");
+    }
+
+    #[test]
+    fn output_options() {
+        let c = parse(&[
+            "--listen",
+            "IP:1",
+            "--server",
+            "IP:localhost:2",
+            "--json",
+            "-hex",
+            "-output",
+            "t.log",
+        ])
+        .unwrap();
+        assert_eq!(c.printer.format, Format::Json);
+        assert!(c.printer.hex);
+        assert_eq!(c.output, Some(PathBuf::from("t.log")));
+        let c = parse(&["-listen", "IP:1", "-server", "IP:h:2", "-summary", "5"]).unwrap();
+        assert_eq!(c.printer.summary, Some(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn bad_command_lines_are_refused_by_name() {
+        for (args, needle) in [
+            (&[][..], "must provide -listen and -server"),
+            (&["-listen", "IP:1"][..], "must provide -listen and -server"),
+            (
+                &["-server", "IP:h:1"][..],
+                "must provide -listen and -server",
+            ),
+            (
+                &["-listen", "IP:1", "-server", "IP:h:1", "-connect", "IP:h:2"][..],
+                "-server and -connect",
+            ),
+            (
+                &["-listen", "IP:1", "-server", "IP:9001"][..],
+                "needs a host",
+            ),
+            (
+                &["-listen", "nowhere", "-server", "IP:h:1"][..],
+                "\"nowhere\"",
+            ),
+            (
+                &["-listen", "IP:1", "-server", "IP:h:1", "-summary", "0"][..],
+                "0",
+            ),
+            (
+                &[
+                    "-listen", "IP:1", "-server", "IP:h:1", "-summary", "1", "-hex",
+                ][..],
+                "--hex",
+            ),
+            (&["-bogus"][..], "Error, \"-bogus\" not recognised"),
+        ] {
+            let e = parse(args).unwrap_err();
+            assert!(e.contains(needle), "{args:?}: {e}");
+        }
+    }
+}
