@@ -775,12 +775,14 @@ fn stalled_and_non_reading_clients_hold_up_nobody() {
     }
     assert!(started.elapsed() < Duration::from_secs(5));
 
-    // The hog is cut off at its output cap...
+    // The hog is held back (32 requests waiting), then cut off at its
+    // output cap...
     assert!(
         dc.wait_for_log("does not read its answers", IO_TIMEOUT),
         "{}",
         dc.stderr()
     );
+    assert!(dc.stderr().contains("is not keeping up with its answers"));
     let mut got = Vec::new();
     let _ = hog.read_to_end(&mut got);
     assert!(got.len() < 300 * 30_000, "it got everything: {}", got.len());
@@ -878,4 +880,418 @@ fn signals_stop_it_cleanly() {
         .wait_exit(IO_TIMEOUT)
         .expect("exit on SIGUSR2 with -killable");
     assert_eq!(status.code(), Some(0));
+}
+
+// ---- metrics ------------------------------------------------------------
+
+/// Scrapes `/metrics` from `address` (IP:host:port) with a bare HTTP GET;
+/// `None` while nothing listens there yet (the exporter starts just after
+/// the local socket is bound).
+fn try_scrape(address: &str) -> Option<String> {
+    let hostport = address.strip_prefix("IP:").unwrap();
+    let mut s = TcpStream::connect(hostport).ok()?;
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    write!(s, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    assert!(
+        text.starts_with("HTTP/1.") && text.contains(" 200 "),
+        "{text}"
+    );
+    Some(text)
+}
+
+/// The value of one sample line (`name{labels} value`) in a scrape.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Waits (up to 5 s: metrics are published every 500 ms) until `check`
+/// holds for a scrape, and returns that scrape.
+fn scrape_until(address: &str, check: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + IO_TIMEOUT;
+    loop {
+        let text = try_scrape(address);
+        if let Some(text) = &text {
+            if check(text) {
+                return text.clone();
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "metrics never matched:\n{}",
+            text.as_deref().unwrap_or("(no endpoint)")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn requests_series(command: &str, result: &str) -> String {
+    format!(r#"distcache_client_requests_total{{command="{command}",result="{result}"}}"#)
+}
+
+#[test]
+fn metrics_follow_a_known_run_and_the_server_going_and_coming_back() {
+    let address = tcp_address(free_port());
+    let server_args = vec!["-listen".to_string(), address.clone()];
+    let server = Daemon::start("dc_server", &server_args, &address);
+    let metrics = tcp_address(free_port());
+    let dc = start_dc_client(&address, &["-retry", "200", "-metrics", &metrics]);
+    wait_connected(&dc);
+    let mut c = Conn::connect(&dc.address);
+    let mut ask = |uid: u32, op: Operation, payload: &[u8]| {
+        c.send(&request(uid, op, payload));
+        read_answer(&mut c).payload
+    };
+    assert_eq!(ask(1, ADD, &add_payload(60_000, b"m1", b"first")), [0]);
+    assert_eq!(ask(2, ADD, &add_payload(60_000, b"m1", b"again")), [101]);
+    assert_eq!(ask(3, GET, b"m1"), b"first");
+    assert_eq!(ask(4, GET, b"nope"), [1]);
+    assert_eq!(ask(5, HAVE, b"nope"), [1]);
+    // Refused here: an empty id (the server's status), an ADD too short.
+    assert_eq!(ask(6, ADD, &add_payload(60_000, b"", b"x")), [103]);
+    assert_eq!(ask(7, ADD, &[0, 0, 0]), [2]);
+    let text = scrape_until(&metrics, |t| {
+        sample(t, &requests_series("add", "refused")) == Some(2.0)
+            && sample(t, &requests_series("have", "notok")) == Some(1.0)
+    });
+    for (series, want) in [
+        (requests_series("add", "ok"), 1.0),
+        (requests_series("add", "matching_session"), 1.0),
+        (requests_series("get", "hit"), 1.0),
+        (requests_series("get", "miss"), 1.0),
+        (requests_series("have", "disconnected"), 0.0),
+        ("distcache_client_upstream_up".into(), 1.0),
+        ("distcache_client_upstream_reconnects_total".into(), 0.0),
+        ("distcache_client_connections_open".into(), 1.0),
+        ("distcache_client_requests_in_flight".into(), 0.0),
+        // Every answer written was timed, the local ones included.
+        (
+            "distcache_client_request_duration_seconds_count".into(),
+            7.0,
+        ),
+    ] {
+        assert_eq!(sample(&text, &series), Some(want), "{series}:\n{text}");
+    }
+
+    // The server goes: answers are DISCONNECTED, counted as such.
+    server.signal(Signal::SIGKILL);
+    drop(server);
+    let deadline = Instant::now() + IO_TIMEOUT;
+    let mut disconnected = 0;
+    for uid in 100.. {
+        if ask(uid, HAVE, b"m1") == [2] {
+            disconnected += 1;
+            if disconnected == 3 {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "the loss went unnoticed");
+    }
+    let text = scrape_until(&metrics, |t| {
+        sample(t, "distcache_client_upstream_up") == Some(0.0)
+            && sample(t, &requests_series("have", "disconnected")) == Some(3.0)
+    });
+    let lost = ["closed", "io"]
+        .iter()
+        .filter_map(|r| {
+            sample(
+                &text,
+                &format!(r#"distcache_client_upstream_losses_total{{reason="{r}"}}"#),
+            )
+        })
+        .sum::<f64>();
+    assert!(lost >= 1.0, "{text}");
+
+    // It comes back. (A reconnect may also have reached the dying server's
+    // listener in the moment before it closed: count at least one.)
+    let _server = Daemon::start("dc_server", &server_args, &address);
+    let deadline = Instant::now() + IO_TIMEOUT;
+    for uid in 200.. {
+        match &ask(uid, GET, b"m1")[..] {
+            [2] => {}
+            [1] => break, // a fresh server: a miss
+            other => panic!("unexpected answer {other:?}"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not served again:\n{}",
+            dc.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let text = scrape_until(&metrics, |t| {
+        sample(t, "distcache_client_upstream_up") == Some(1.0)
+            && sample(t, &requests_series("get", "miss")) == Some(2.0)
+    });
+    assert!(sample(&text, "distcache_client_upstream_reconnects_total") >= Some(1.0));
+    assert!(sample(&text, "distcache_client_upstream_connect_attempts_total") >= Some(2.0));
+}
+
+#[test]
+fn each_limit_is_counted_and_logged_once_per_interval() {
+    let server = start_server(&[]);
+    let metrics = tcp_address(free_port());
+    let dc = start_dc_client(
+        &server.address,
+        &["-max-clients", "2", "-idle", "1000", "-metrics", &metrics],
+    );
+    wait_connected(&dc);
+    let mut a = Conn::connect(&dc.address);
+    let mut b = Conn::connect(&dc.address);
+    for c in [&mut a, &mut b] {
+        c.send(&request(1, HAVE, b"k"));
+        assert_eq!(read_answer(c).payload, [1]);
+    }
+    // Three refused at the limit: one log line.
+    for _ in 0..3 {
+        let mut extra = Conn::connect(&dc.address);
+        expect_eof(&mut extra);
+    }
+    // Both are closed at -idle, which makes room for a client that breaks
+    // the protocol.
+    expect_eof(&mut a);
+    expect_eof(&mut b);
+    let mut corrupt = Conn::connect(&dc.address);
+    corrupt.send(&[0x00, 0x12, 0, 0, 1, 0, 0, 0, 1, 0, 3, 1, 0, 1, b'k']);
+    expect_eof(&mut corrupt);
+    scrape_until(&metrics, |t| {
+        let refused = |r: &str| {
+            sample(
+                t,
+                &format!(r#"distcache_client_connections_refused_total{{reason="{r}"}}"#),
+            )
+        };
+        refused("limit") == Some(3.0)
+            && refused("idle") == Some(2.0)
+            && refused("protocol") == Some(1.0)
+            // a, b, the corrupt one, and the start-up probe
+            && sample(t, "distcache_client_connections_accepted_total") == Some(4.0)
+    });
+    let log = dc.stderr();
+    let warned = |what: &str| {
+        log.lines()
+            .filter(|l| l.contains("WARN") && l.contains(what))
+            .count()
+    };
+    assert_eq!(warned("refusing a local connection"), 1, "{log}");
+    assert_eq!(warned("idle for"), 1, "{log}");
+}
+
+#[test]
+fn tls_and_metrics_options_are_checked_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dc_tls::testing::TestCa::new("cache CA");
+    let files = ca.issue(dir.path(), "client", &["web1"], &ca);
+    let (cert, key, cafile) = (
+        files.cert.to_str().unwrap(),
+        files.key.to_str().unwrap(),
+        files.ca.to_str().unwrap(),
+    );
+    let listen = format!("UNIX:{}", dir.path().join("dc.sock").display());
+    let server = tcp_address(free_port());
+    let server = server.as_str();
+    for (args, needle) in [
+        (
+            vec!["-server", server, "-tls-cert", cert],
+            "missing -tls-key, -tls-ca",
+        ),
+        (
+            vec![
+                "-server",
+                "UNIX:/tmp/nowhere",
+                "-tls-cert",
+                cert,
+                "-tls-key",
+                key,
+                "-tls-ca",
+                cafile,
+            ],
+            "TLS needs an IP: server address",
+        ),
+        (
+            vec![
+                "-server",
+                server,
+                "-tls-cert",
+                cert,
+                "-tls-key",
+                cafile,
+                "-tls-ca",
+                cafile,
+            ],
+            "private key",
+        ),
+        (vec!["-server", server, "-metrics", "bogus"], "-metrics"),
+    ] {
+        let mut all = vec!["-listen", &listen];
+        all.extend(args);
+        let out = run("dc_client", &all, Duration::from_secs(10));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{all:?}: {stderr}");
+        assert!(
+            stderr.contains("Error, ") && stderr.contains(needle),
+            "{all:?}: {stderr}"
+        );
+    }
+}
+
+// ---- TLS to the server ----------------------------------------------------
+
+mod tls {
+    use super::*;
+    use dc_tls::testing::TestCa;
+    use dc_tls::TlsFiles;
+
+    /// A TLS dc_server whose certificate (from `ca`) names `names`, and
+    /// which trusts client certificates from `ca`.
+    fn tls_server(dir: &std::path::Path, ca: &TestCa, names: &[&str]) -> Daemon {
+        let files = ca.issue(dir, "server", names, ca);
+        let address = tcp_address(free_port());
+        let args: Vec<String> = [
+            "-listen",
+            &address,
+            "-tls-cert",
+            files.cert.to_str().unwrap(),
+            "-tls-key",
+            files.key.to_str().unwrap(),
+            "-tls-ca",
+            files.ca.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        Daemon::start("dc_server", &args, &address)
+    }
+
+    /// dc_client speaking TLS to `server` with `files`.
+    fn tls_dc_client(server: &str, files: &TlsFiles, extra: &[&str]) -> Daemon {
+        let mut args = vec![
+            "-tls-cert",
+            files.cert.to_str().unwrap(),
+            "-tls-key",
+            files.key.to_str().unwrap(),
+            "-tls-ca",
+            files.ca.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        start_dc_client(server, &args)
+    }
+
+    /// Asks HAVE until dc_client's log has `needle`; every answer must be
+    /// DISCONNECTED, promptly.
+    fn only_disconnected_until_logged(dc: &Daemon, needle: &str) {
+        let mut c = Conn::connect(&dc.address);
+        let deadline = Instant::now() + IO_TIMEOUT;
+        for uid in 0.. {
+            let asked = Instant::now();
+            c.send(&request(uid, HAVE, b"k"));
+            assert_eq!(read_answer(&mut c).payload, [2], "uid {uid}");
+            assert!(asked.elapsed() < Duration::from_millis(1500));
+            if dc.stderr().contains(needle) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never logged {needle:?}:\n{}",
+                dc.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn dc_test_through_dc_client_over_tls() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = TestCa::new("cache CA");
+        let server = tls_server(dir.path(), &ca, &["localhost", "127.0.0.1"]);
+        let files = ca.issue(dir.path(), "client", &["web1"], &ca);
+        let dc = tls_dc_client(&server.address, &files, &[]);
+        assert!(
+            dc.wait_for_log("(TLS)", IO_TIMEOUT),
+            "no TLS connection; stderr:\n{}",
+            dc.stderr()
+        );
+        for extra in [&["-persistent", "-ops", "2000"][..], &["-ops", "500"][..]] {
+            let mut args = vec!["-connect", &dc.address, "-sessions", "20"];
+            args.extend_from_slice(extra);
+            let out = run("dc_test", &args, Duration::from_secs(60));
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "dc_test {args:?}:\n{stderr}");
+            assert!(stderr.contains("all tests complete"), "{stderr}");
+        }
+        assert!(!dc.stderr().contains("WARN"), "{}", dc.stderr());
+        assert!(!server.stderr().contains("TLS: "), "{}", server.stderr());
+    }
+
+    #[test]
+    fn a_dc_client_certified_by_another_ca_is_refused_by_the_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = TestCa::new("cache CA");
+        let server = tls_server(dir.path(), &ca, &["127.0.0.1"]);
+        let stranger = TestCa::new("some other CA").issue(dir.path(), "stranger", &["web2"], &ca);
+        let dc = tls_dc_client(&server.address, &stranger, &["-retry", "200"]);
+        // TLS 1.3: dc_client's side of the handshake is done before the
+        // server checks its certificate, so dc_client learns of the refusal
+        // from the server's alert (or a reset) right after connecting.
+        only_disconnected_until_logged(&dc, "answering DISCONNECTED");
+        assert!(
+            server.wait_for_log("UnknownIssuer", IO_TIMEOUT),
+            "{}",
+            server.stderr()
+        );
+        eprintln!("dc_client's log:\n{}", dc.stderr());
+    }
+
+    #[test]
+    fn a_dc_client_trusting_another_ca_or_name_refuses_the_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = TestCa::new("cache CA");
+        let server = tls_server(dir.path(), &ca, &["127.0.0.1"]);
+        let other = TestCa::new("some other CA");
+        let misled = ca.issue(dir.path(), "misled", &["web3"], &other);
+        let dc = tls_dc_client(&server.address, &misled, &["-retry", "200"]);
+        only_disconnected_until_logged(&dc, "invalid peer certificate: UnknownIssuer");
+        assert!(
+            dc.stderr().contains("TLS handshake with"),
+            "{}",
+            dc.stderr()
+        );
+
+        // A certificate from the right CA that names another host.
+        let server = tls_server(dir.path(), &ca, &["cache.example.com"]);
+        let files = ca.issue(dir.path(), "client", &["web1"], &ca);
+        let dc = tls_dc_client(&server.address, &files, &["-retry", "200"]);
+        only_disconnected_until_logged(&dc, "certificate not valid for name \"127.0.0.1\"");
+    }
+
+    #[test]
+    fn tls_to_a_plaintext_server_fails_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = TestCa::new("cache CA");
+        let server = start_server(&[]);
+        let files = ca.issue(dir.path(), "client", &["web1"], &ca);
+        let metrics = tcp_address(free_port());
+        let mut dc = tls_dc_client(
+            &server.address,
+            &files,
+            &["-retry", "100", "-metrics", &metrics],
+        );
+        only_disconnected_until_logged(&dc, "TLS handshake with");
+        assert!(dc.is_running());
+        // Every attempt fails the same way, and is counted; the warning is
+        // logged once per interval.
+        scrape_until(&metrics, |t| {
+            sample(t, r#"distcache_client_upstream_losses_total{reason="tls"}"#) >= Some(3.0)
+                && sample(t, "distcache_client_upstream_up") == Some(0.0)
+        });
+        let log = dc.stderr();
+        let warned = log
+            .lines()
+            .filter(|l| l.contains("WARN") && l.contains("TLS handshake with"))
+            .count();
+        assert_eq!(warned, 1, "{log}");
+    }
 }

@@ -1,5 +1,6 @@
 //! dc_client's command line: the original's options, single-dash or
-//! double-dash, plus `-timeout` and `-max-clients`.
+//! double-dash, plus `-timeout`, `-max-clients`, `-metrics` and the TLS
+//! options.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -99,6 +100,27 @@ pub struct Args {
     /// Let SIGUSR1 and SIGUSR2 stop the proxy cleanly (otherwise ignored)
     #[arg(long)]
     pub killable: bool,
+
+    /// Serve Prometheus metrics over HTTP at ADDR (e.g. IP:127.0.0.1:9102),
+    /// path /metrics
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
+
+    /// TLS to the server: this client's certificate chain (PEM). With
+    /// -tls-key and -tls-ca, the connection to the server (IP: only) is TLS
+    /// with mutual authentication; the server's certificate must chain to
+    /// the CA and name the -server host as a subjectAltName (DNS name or IP
+    /// address). Without, plain TCP as the original
+    #[arg(long = "tls-cert", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS: this client's private key (PEM)
+    #[arg(long = "tls-key", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+
+    /// TLS: the CA (PEM) that the server's certificate must chain to
+    #[arg(long = "tls-ca", value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
 }
 
 impl Args {
@@ -110,6 +132,15 @@ impl Args {
             (Some(server), None) => Ok(server),
             (Some(_), Some(_)) => Err("too many servers"),
         }
+    }
+
+    /// The TLS files, if TLS is asked for: all three options or none.
+    pub fn tls_files(&self) -> Result<Option<dc_tls::TlsFiles>, dc_tls::TlsError> {
+        dc_tls::TlsFiles::from_options(
+            self.tls_cert.as_deref(),
+            self.tls_key.as_deref(),
+            self.tls_ca.as_deref(),
+        )
     }
 
     /// The multiplexer's settings.
@@ -183,6 +214,33 @@ mod tests {
         let a = parse(&["-server", "IP:h:1", "-timeout", "0", "-max-clients", "7"]).unwrap();
         assert_eq!(a.mux_config().timeout, None);
         assert_eq!(a.mux_config().max_clients, 7);
+    }
+
+    #[test]
+    fn tls_options_are_all_or_nothing() {
+        let a = parse(&["-server", "IP:h:1"]).unwrap();
+        assert!(a.tls_files().unwrap().is_none());
+        assert!(a.metrics.is_none());
+        let a = parse(&[
+            "-server",
+            "IP:h:1",
+            "-tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+            "-tls-ca",
+            "ca.pem",
+            "-metrics",
+            "IP:127.0.0.1:9102",
+        ])
+        .unwrap();
+        let files = a.tls_files().unwrap().unwrap();
+        assert_eq!(files.cert, PathBuf::from("c.pem"));
+        assert_eq!(files.ca, PathBuf::from("ca.pem"));
+        assert_eq!(a.metrics.as_deref(), Some("IP:127.0.0.1:9102"));
+        let a = parse(&["-server", "IP:h:1", "-tls-key", "k.pem"]).unwrap();
+        let e = a.tls_files().unwrap_err().to_string();
+        assert!(e.contains("missing -tls-cert, -tls-ca"), "{e}");
     }
 
     #[test]

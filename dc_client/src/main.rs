@@ -1,8 +1,9 @@
 //! dc_client: the local multiplexing proxy in front of dc_server. All the
 //! proxying is in the `dc_proxy` crate; this binary reads the command line
-//! and does the service chores in the order that keeps them safe: bind,
-//! set the socket's owner and mode, detach, write the pidfile, drop
-//! privileges, then contact the server and serve.
+//! (and the TLS files) and does the service chores in the order that keeps
+//! them safe: bind, set the socket's owner and mode, detach, write the
+//! pidfile, start the metrics endpoint, drop privileges, then contact the
+//! server and serve.
 #![forbid(unsafe_code)]
 
 mod args;
@@ -10,7 +11,7 @@ mod args;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use dc_proxy::{Proxy, ProxyConfig, Shutdown};
+use dc_proxy::{Proxy, ProxyConfig, Shutdown, UpstreamTls};
 use dc_service::{PidFile, SocketAccess};
 use nal::Address;
 
@@ -44,12 +45,23 @@ fn main() -> ExitCode {
             dc_cli::fail(e);
         }
     }
+    // Keys are read now, before any privilege drop.
+    let tls = args
+        .tls_files()
+        .and_then(|files| files.map(|f| dc_tls::client_config(&f)).transpose())
+        .unwrap_or_else(|e| dc_cli::fail(e))
+        .map(|config| UpstreamTls::new(config, &server).unwrap_or_else(|e| dc_cli::fail(e)));
+    let metrics_address = args.metrics.as_deref().map(|m| {
+        m.parse::<Address>()
+            .unwrap_or_else(|e| dc_cli::fail(format_args!("-metrics: {e}")))
+    });
     let mut mux = args.mux_config();
     mux.max_clients = fit_descriptor_limit(mux.max_clients);
     let config = ProxyConfig {
         listen: listen.clone(),
         server,
         mux,
+        tls,
         killable: args.killable,
     };
     let mut proxy =
@@ -82,6 +94,12 @@ fn main() -> ExitCode {
     let _pidfile = pidfile_path
         .as_deref()
         .map(|p| PidFile::create(p).unwrap_or_else(|e| dc_cli::fail(e)));
+    // Threads do not survive daemonize's fork: start the exporter after it,
+    // and before the privilege drop (a low port needs root).
+    let _exporter = metrics_address.map(|address| {
+        dc_metrics::Exporter::start(&address, proxy.metrics_registry())
+            .unwrap_or_else(|e| dc_cli::fail(e))
+    });
     if let Some(user) = &args.user {
         dc_service::drop_privileges(user).unwrap_or_else(|e| dc_cli::fail(e));
     }

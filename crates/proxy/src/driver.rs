@@ -10,10 +10,18 @@
 //! multiplexer before the upstream connection is written, so the requests of
 //! many clients leave in one write; answers are written to each client once
 //! per wake-up for the same reason.
+//!
+//! With TLS configured, the upstream connection counts as made only once
+//! the handshake is done: until then requests queue as for a connect in
+//! progress, and a handshake that fails is a failed connect. Every limit
+//! hit and every TLS failure is logged at most once per
+//! [`LIMIT_LOG_INTERVAL`], with the number left out; the counters are
+//! published to the metrics every [`TICK`].
 
-use std::io::{self, ErrorKind};
+use std::io::{self, ErrorKind, Write};
 use std::time::{Duration, Instant};
 
+use dc_metrics::RateLimitedLog;
 use log::{debug, info, warn};
 use nal::{Address, Buffer, Connection, Interest, Listener, NalError, Selector, Stream, Token};
 use signal_hook::consts::signal::{SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
@@ -21,23 +29,29 @@ use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 use thiserror::Error;
 
-use crate::error::{ClientClose, UpstreamLoss};
-use crate::mux::{ClientId, Event, Mux, MuxConfig, UpstreamState};
+use crate::error::{ClientClose, LossReason, UpstreamLoss};
+use crate::metrics::{Gauges, ProxyMetrics};
+use crate::mux::{
+    ClientId, Event, Mux, MuxConfig, UpstreamState, CLIENT_OUTPUT_HIGH_WATER, CLIENT_PIPELINE_MAX,
+    UPSTREAM_OUTPUT_CAP,
+};
+use crate::tls::{hint, UpstreamTls};
 
 /// Bytes read ahead from one local client: a whole request of the largest
 /// size and then some, so a pipelining client is served in few reads.
 pub const CLIENT_INPUT_CAP: usize = 64 * 1024;
 /// Bytes read ahead from the server.
 pub const UPSTREAM_INPUT_CAP: usize = 256 * 1024;
-/// Longest sleep without events.
-const LONGEST_SLEEP: Duration = Duration::from_secs(1);
+/// Longest sleep without events, and the period of metrics publication.
+pub const TICK: Duration = Duration::from_millis(500);
 /// Pause before accepting again after accept failed (out of descriptors):
 /// the pending connection stays in the backlog, and retrying at once would
 /// spin.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
-/// Repeated warnings of one kind are logged at most this often; the count
-/// of those left out is logged with the next.
-const LOG_INTERVAL: Duration = Duration::from_secs(1);
+/// Repeated warnings of one kind (a limit hit, a TLS failure, a lost
+/// connection) are logged at most this often; the count of those left out
+/// is logged with the next. The server's interval.
+pub const LIMIT_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
@@ -52,6 +66,8 @@ pub struct ProxyConfig {
     pub server: Address,
     /// Retry, timeouts and limits.
     pub mux: MuxConfig,
+    /// Speak TLS to the server (`None`: plain TCP, as the original).
+    pub tls: Option<UpstreamTls>,
     /// SIGUSR1 and SIGUSR2 stop the proxy (otherwise they are ignored).
     pub killable: bool,
 }
@@ -93,42 +109,22 @@ struct Local {
     blocked: bool,
 }
 
+/// How far the connection to the cache server has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// The TCP (or unix) connect is in progress.
+    Connecting,
+    /// Connected; the TLS handshake is in progress.
+    Handshaking,
+    /// Usable: the multiplexer has been told.
+    Ready,
+}
+
 /// The connection to the cache server.
 #[derive(Debug)]
 struct UpstreamConn {
     conn: Connection,
-    connected: bool,
-}
-
-/// Logs a kind of warning at most once per [`LOG_INTERVAL`].
-#[derive(Debug, Default)]
-struct LogLimit {
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl LogLimit {
-    /// `Some(n)` if a line may be logged now, `n` being the lines left out
-    /// since the last one.
-    fn allow(&mut self, now: Instant) -> Option<u64> {
-        if self
-            .last
-            .is_some_and(|t| now.duration_since(t) < LOG_INTERVAL)
-        {
-            self.suppressed += 1;
-            return None;
-        }
-        self.last = Some(now);
-        Some(std::mem::take(&mut self.suppressed))
-    }
-}
-
-fn and_more(suppressed: u64) -> String {
-    if suppressed == 0 {
-        String::new()
-    } else {
-        format!(" ({suppressed} similar lines left out)")
-    }
+    phase: Phase,
 }
 
 /// What the log says about the upstream link.
@@ -139,12 +135,46 @@ struct LinkLog {
     failed_attempts: u64,
 }
 
-#[derive(Debug, Default)]
+/// The rate-limited warnings, one per kind.
+#[derive(Debug)]
 struct Logs {
     link: LinkLog,
-    refused: LogLimit,
-    accept: LogLimit,
-    clients: LogLimit,
+    /// `-max-clients` reached.
+    refused: RateLimitedLog,
+    /// Accept failed (out of descriptors).
+    accept: RateLimitedLog,
+    /// A client closed for a protocol error or for not reading.
+    clients: RateLimitedLog,
+    /// A malformed request answered here.
+    malformed: RateLimitedLog,
+    /// A client closed at `-idle`.
+    idle: RateLimitedLog,
+    /// A client's requests left unread (pipeline or unread answers).
+    throttled: RateLimitedLog,
+    /// The queue to the server full.
+    upstream_full: RateLimitedLog,
+    /// TLS with the server failed.
+    tls: RateLimitedLog,
+    /// An established server connection lost.
+    lost: RateLimitedLog,
+}
+
+impl Logs {
+    fn new() -> Logs {
+        let limit = || RateLimitedLog::new(LIMIT_LOG_INTERVAL);
+        Logs {
+            link: LinkLog::default(),
+            refused: limit(),
+            accept: limit(),
+            clients: limit(),
+            malformed: limit(),
+            idle: limit(),
+            throttled: limit(),
+            upstream_full: limit(),
+            tls: limit(),
+            lost: limit(),
+        }
+    }
 }
 
 /// The `dc_client` proxy: a listener for local clients, the connection to
@@ -161,6 +191,8 @@ pub struct Proxy {
     touched: Vec<ClientId>,
     accept_retry_at: Option<Instant>,
     logs: Logs,
+    metrics: ProxyMetrics,
+    next_tick: Instant,
 }
 
 impl Proxy {
@@ -168,13 +200,15 @@ impl Proxy {
     /// sent to the server before [`run`](Self::run), so a caller can detach
     /// and drop privileges in between.
     pub fn bind(config: ProxyConfig) -> Result<Proxy, ProxyError> {
+        // Handlers first: once the socket is bound, a supervisor that sees
+        // it listening may signal us at once, and SIGUSR1/2 would kill.
+        let mut signals = Signals::new([SIGINT, SIGTERM, SIGUSR1, SIGUSR2])
+            .map_err(io_err("installing signal handlers"))?;
         let mut listener = Listener::bind(&config.listen)?;
         let selector = Selector::new(1024).map_err(io_err("creating the event loop"))?;
         selector
             .register(&mut listener, LISTENER, Interest::READABLE)
             .map_err(io_err("registering the listener"))?;
-        let mut signals = Signals::new([SIGINT, SIGTERM, SIGUSR1, SIGUSR2])
-            .map_err(io_err("installing signal handlers"))?;
         selector
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .map_err(io_err("registering signal handlers"))?;
@@ -189,8 +223,15 @@ impl Proxy {
             tokens: Vec::new(),
             touched: Vec::new(),
             accept_retry_at: None,
-            logs: Logs::default(),
+            logs: Logs::new(),
+            metrics: ProxyMetrics::new(),
+            next_tick: Instant::now(),
         })
+    }
+
+    /// The metrics registry, for an HTTP exporter.
+    pub fn metrics_registry(&self) -> std::sync::Arc<dc_metrics::Registry> {
+        self.metrics.registry()
     }
 
     /// The address local clients connect to (with the real port after a
@@ -203,9 +244,14 @@ impl Proxy {
     pub fn run(&mut self) -> Result<Shutdown, ProxyError> {
         let mux = *self.mux.config();
         info!(
-            "listening on {}, forwarding to {} (retry {} ms, timeout {}, idle {}, up to {} clients)",
+            "listening on {}, forwarding to {}{} (retry {} ms, timeout {}, idle {}, up to {} clients)",
             self.local_address(),
             self.config.server,
+            if self.config.tls.is_some() {
+                " over TLS"
+            } else {
+                ""
+            },
             mux.retry.as_millis(),
             mux.timeout
                 .map_or("none".to_owned(), |t| format!("{} ms", t.as_millis())),
@@ -220,11 +266,17 @@ impl Proxy {
                 self.accept_all(now);
             }
             self.settle(now);
+            if now >= self.next_tick {
+                self.next_tick = now + TICK;
+                self.publish();
+            }
 
-            let wake = earliest(self.mux.next_timeout(), self.accept_retry_at);
-            let sleep = wake.map_or(LONGEST_SLEEP, |t| {
-                t.saturating_duration_since(Instant::now())
-                    .min(LONGEST_SLEEP)
+            let wake = earliest(
+                earliest(self.mux.next_timeout(), self.accept_retry_at),
+                Some(self.next_tick),
+            );
+            let sleep = wake.map_or(TICK, |t| {
+                t.saturating_duration_since(Instant::now()).min(TICK)
             });
             self.selector
                 .poll(Some(sleep))
@@ -249,6 +301,15 @@ impl Proxy {
                 self.process_events(now);
             }
         }
+    }
+
+    fn publish(&mut self) {
+        let gauges = Gauges {
+            connections: self.locals.len(),
+            upstream_up: self.mux.upstream_state() == UpstreamState::Up,
+            in_flight: self.mux.in_flight(),
+        };
+        self.metrics.publish(self.mux.stats(), gauges);
     }
 
     /// Carries out what the multiplexer asked for and writes what it
@@ -280,27 +341,31 @@ impl Proxy {
                         .filter(|l| l.id == id)
                         .map(|l| l.conn.stream().peer_description());
                     let Some(peer) = peer else { continue };
-                    match &reason {
-                        ClientClose::Idle(_) => debug!("closing local client {key}: {reason}"),
-                        _ => {
-                            if let Some(more) = self.logs.clients.allow(now) {
-                                warn!(
-                                    "dropping local client {key} ({peer}): {reason}{}",
-                                    and_more(more)
-                                );
-                            }
-                        }
-                    }
+                    let log = match &reason {
+                        ClientClose::Idle(_) => &mut self.logs.idle,
+                        _ => &mut self.logs.clients,
+                    };
+                    log.warn(now, || {
+                        format!("closing local client {key} ({peer}): {reason}")
+                    });
                     self.close_local(key);
                 }
                 Event::Malformed(id, error) => {
-                    if let Some(more) = self.logs.clients.allow(now) {
-                        warn!(
-                            "local client {}: {error}; answered DISCONNECTED, not forwarded{}",
-                            id.handle(),
-                            and_more(more)
-                        );
-                    }
+                    self.logs.malformed.warn(now, || {
+                        format!(
+                            "local client {}: {error}; answered DISCONNECTED, not forwarded",
+                            id.handle()
+                        )
+                    });
+                }
+                Event::UpstreamFull => {
+                    let server = &self.config.server;
+                    self.logs.upstream_full.warn(now, || {
+                        format!(
+                            "{UPSTREAM_OUTPUT_CAP} bytes of requests wait to be written to \
+                             {server}: answering further requests DISCONNECTED until it reads them"
+                        )
+                    });
                 }
             }
         }
@@ -315,13 +380,11 @@ impl Proxy {
                 Ok(Some(stream)) => self.add_local(stream, now),
                 Ok(None) => return,
                 Err(e) => {
-                    if let Some(more) = self.logs.accept.allow(now) {
-                        warn!(
-                            "accept on {} failed: {e}{}",
-                            self.listener.local_address(),
-                            and_more(more)
-                        );
-                    }
+                    self.metrics.accept_errors.inc();
+                    let address = self.listener.local_address();
+                    self.logs
+                        .accept
+                        .warn(now, || format!("accept on {address} failed: {e}"));
                     self.accept_retry_at = Some(now + ACCEPT_RETRY);
                     return;
                 }
@@ -335,9 +398,9 @@ impl Proxy {
         let id = match self.mux.add_client(key, now) {
             Ok(id) => id,
             Err(full) => {
-                if let Some(more) = self.logs.refused.allow(now) {
-                    warn!("refusing a local connection: {full}{}", and_more(more));
-                }
+                self.logs
+                    .refused
+                    .warn(now, || format!("refusing a local connection: {full}"));
                 return; // dropping the stream closes it
             }
         };
@@ -388,6 +451,16 @@ impl Proxy {
                 .mux
                 .client_input(id, local.conn.input().as_slice(), now);
             local.conn.input_mut().consume(input.consumed);
+            if input.blocked && !local.blocked {
+                let peer = local.conn.stream().peer_description();
+                self.logs.throttled.warn(now, || {
+                    format!(
+                        "local client {key} ({peer}) is not keeping up with its answers \
+                         ({CLIENT_PIPELINE_MAX} requests waiting or {CLIENT_OUTPUT_HIGH_WATER} \
+                         bytes unread): its further requests are left unread meanwhile"
+                    )
+                });
+            }
             local.blocked = input.blocked;
             if !self.mux.has_client(id) {
                 return; // closed by the multiplexer; its event says why
@@ -404,7 +477,10 @@ impl Proxy {
                 None => 0,
             };
             if written > 0 {
-                self.mux.client_active(id, now);
+                let histogram = &self.metrics.request_seconds;
+                self.mux.client_written(id, written, Instant::now(), |d| {
+                    histogram.observe(d.as_secs_f64())
+                });
             }
             if (fill.full || input.blocked) && (input.consumed > 0 || written > 0) {
                 continue;
@@ -431,14 +507,14 @@ impl Proxy {
             let key = id.handle();
             match self.locals.get(key) {
                 Some(local) if local.id == id && local.blocked => self.drive_client(key, now),
-                Some(local) if local.id == id => self.flush_client(key, now),
+                Some(local) if local.id == id => self.flush_client(key),
                 _ => {}
             }
         }
         self.touched = touched;
     }
 
-    fn flush_client(&mut self, key: usize, now: Instant) {
+    fn flush_client(&mut self, key: usize) {
         let Some(local) = self.locals.get_mut(key) else {
             return;
         };
@@ -448,7 +524,12 @@ impl Proxy {
         };
         match write_buffer(out, local.conn.stream_mut()) {
             Ok(0) => {}
-            Ok(_) => self.mux.client_active(id, now),
+            Ok(n) => {
+                let histogram = &self.metrics.request_seconds;
+                self.mux.client_written(id, n, Instant::now(), |d| {
+                    histogram.observe(d.as_secs_f64())
+                });
+            }
             Err(e) => {
                 debug!("local client {key} failed: {e}");
                 self.drop_local(key);
@@ -495,6 +576,19 @@ impl Proxy {
                 return;
             }
         };
+        let stream = match &self.config.tls {
+            Some(tls) => {
+                match stream.into_tls_client(tls.config.clone(), tls.server_name.clone()) {
+                    Ok(stream) => stream,
+                    Err(e) => {
+                        let reason = format!("cannot start TLS with {}: {e}", self.config.server);
+                        self.mux.upstream_lost(UpstreamLoss::Tls(reason), now);
+                        return;
+                    }
+                }
+            }
+            None => stream,
+        };
         let mut conn = Connection::new(stream, UPSTREAM_INPUT_CAP, 0);
         if let Err(e) =
             self.selector
@@ -509,7 +603,7 @@ impl Proxy {
         debug!("connecting to {}", self.config.server);
         self.upstream = Some(UpstreamConn {
             conn,
-            connected: false,
+            phase: Phase::Connecting,
         });
     }
 
@@ -517,39 +611,60 @@ impl Proxy {
         let Some(up) = self.upstream.as_mut() else {
             return;
         };
-        if !up.connected {
+        let server = &self.config.server;
+        if up.phase == Phase::Connecting {
             match up.conn.stream().is_connected() {
-                Ok(true) => {
-                    up.connected = true;
-                    self.mux.upstream_connected(now);
-                    let link = &mut self.logs.link;
-                    match link.down_since.take() {
-                        Some(since) => info!(
-                            "connected to {} again, after {} ms without it ({} failed attempts)",
-                            self.config.server,
-                            now.duration_since(since).as_millis(),
-                            link.failed_attempts
-                        ),
-                        None => info!("connected to {}", self.config.server),
-                    }
-                    link.up_since = Some(now);
-                    link.failed_attempts = 0;
-                }
+                Ok(true) if up.conn.stream().is_tls() => up.phase = Phase::Handshaking,
+                Ok(true) => up.phase = Phase::Ready,
                 Ok(false) => return,
                 Err(e) => {
-                    let reason = format!("cannot connect to {}: {e}", self.config.server);
+                    let reason = format!("cannot connect to {server}: {e}");
                     self.mux
                         .upstream_lost(UpstreamLoss::ConnectFailed(reason), now);
                     return;
                 }
             }
         }
+        if up.phase == Phase::Handshaking {
+            match advance_handshake(&mut up.conn) {
+                Ok(false) => return,
+                Ok(true) => up.phase = Phase::Ready,
+                Err(e) => {
+                    let reason = format!("TLS handshake with {server} failed: {e}");
+                    let reason = format!("{reason}{}", hint(&reason));
+                    self.mux.upstream_lost(UpstreamLoss::Tls(reason), now);
+                    return;
+                }
+            }
+        }
+        if self.mux.upstream_state() != UpstreamState::Up {
+            self.mux.upstream_connected(now);
+            if self.mux.upstream_state() != UpstreamState::Up {
+                return; // the multiplexer gave up on it meanwhile
+            }
+            let tls = if up.conn.stream().is_tls() {
+                " (TLS)"
+            } else {
+                ""
+            };
+            let link = &mut self.logs.link;
+            match link.down_since.take() {
+                Some(since) => info!(
+                    "connected to {server}{tls} again, after {} ms without it ({} failed attempts)",
+                    now.duration_since(since).as_millis(),
+                    link.failed_attempts
+                ),
+                None => info!("connected to {server}{tls}"),
+            }
+            link.up_since = Some(now);
+            link.failed_attempts = 0;
+        }
         loop {
             let fill = match up.conn.fill() {
                 Ok(fill) => fill,
                 Err(e) => {
-                    let reason = format!("reading from the server failed: {e}");
-                    self.mux.upstream_lost(UpstreamLoss::Io(reason), now);
+                    let loss = io_loss(&up.conn, "reading from the server failed", e);
+                    self.mux.upstream_lost(loss, now);
                     return;
                 }
             };
@@ -571,16 +686,22 @@ impl Proxy {
     }
 
     fn flush_upstream(&mut self, now: Instant) {
-        let Some(up) = self.upstream.as_mut().filter(|u| u.connected) else {
+        let Some(up) = self.upstream.as_mut().filter(|u| u.phase == Phase::Ready) else {
             return;
         };
         let out = self.mux.upstream_output();
-        if out.is_empty() {
+        let tls = up.conn.stream().is_tls();
+        if out.is_empty() && !tls {
             return;
         }
-        if let Err(e) = write_buffer(out, up.conn.stream_mut()) {
-            let reason = format!("writing to the server failed: {e}");
-            self.mux.upstream_lost(UpstreamLoss::Io(reason), now);
+        let mut written = write_buffer(out, up.conn.stream_mut()).map(drop);
+        if tls && written.is_ok() {
+            // TLS records may wait in rustls after the plaintext went in.
+            written = push_records(up.conn.stream_mut());
+        }
+        if let Err(e) = written {
+            let loss = io_loss(&up.conn, "writing to the server failed", e);
+            self.mux.upstream_lost(loss, now);
         }
     }
 
@@ -592,23 +713,42 @@ impl Proxy {
             UpstreamState::Down { retry_at } => retry_at.saturating_duration_since(now),
             _ => Duration::ZERO,
         };
+        let server = &self.config.server;
         let link = &mut self.logs.link;
-        if link.up_since.take().is_some() {
+        let was_up = link.up_since.take().is_some();
+        if was_up {
             link.down_since = Some(now);
-            warn!(
-                "lost the connection to {}: {loss}; answering DISCONNECTED until it is back \
+        } else {
+            link.down_since.get_or_insert(now);
+            link.failed_attempts += 1;
+        }
+        if loss.reason() == LossReason::Tls {
+            // Every attempt fails the same way until someone fixes the
+            // certificates: once per interval is enough.
+            let line = format!(
+                "{loss}; answering DISCONNECTED until TLS with {server} works \
                  (next attempt in {} ms)",
-                self.config.server,
                 next.as_millis()
             );
+            if !self.logs.tls.warn(now, || line.clone()) {
+                debug!("{line}");
+            }
             return;
         }
-        link.down_since.get_or_insert(now);
-        link.failed_attempts += 1;
+        if was_up {
+            let line = format!(
+                "lost the connection to {server}: {loss}; answering DISCONNECTED until it is \
+                 back (next attempt in {} ms)",
+                next.as_millis()
+            );
+            if !self.logs.lost.warn(now, || line.clone()) {
+                debug!("{line}");
+            }
+            return;
+        }
         if link.failed_attempts == 1 {
             warn!(
-                "{loss}; answering DISCONNECTED until {} can be reached (retrying every {} ms)",
-                self.config.server,
+                "{loss}; answering DISCONNECTED until {server} can be reached (retrying every {} ms)",
                 self.mux.config().retry.as_millis()
             );
         } else {
@@ -637,14 +777,16 @@ impl Proxy {
         let s = *self.mux.stats();
         info!(
             "shutting down: {} local clients; {} requests, {} forwarded, {} answered by the \
-             server, {} answered DISCONNECTED, {} refused ADDs, {} malformed, {} late answers \
-             dropped; {} clients accepted, {} refused, {} corrupt, {} cut off, {} idle; \
-             {} connects, {} lost",
+             server, {} answered DISCONNECTED ({} for a full queue to the server), {} refused \
+             ADDs, {} malformed, {} late answers dropped; {} clients accepted, {} refused, \
+             {} corrupt, {} cut off, {} idle, {} throttled; {} connect attempts, {} connects, \
+             {} lost, {} TLS failures",
             self.locals.len(),
             s.requests,
             s.forwarded,
             s.answered,
             s.disconnected,
+            s.overloaded,
             s.refused,
             s.malformed,
             s.late_answers,
@@ -653,8 +795,11 @@ impl Proxy {
             s.clients_corrupt,
             s.clients_cut_off,
             s.clients_idle,
+            s.throttled,
+            s.connect_attempts,
             s.connects,
             s.losses,
+            s.gave_up(LossReason::Tls),
         );
         for (_, local) in self.locals.iter_mut() {
             if let Some(out) = self.mux.client_output(local.id) {
@@ -663,6 +808,53 @@ impl Proxy {
         }
         self.locals.clear();
         self.upstream = None;
+    }
+}
+
+/// Moves a TLS handshake on: sends what rustls has for the server (our
+/// hello, our certificate and finished), reads and processes what the
+/// server sent. `Ok(true)` once it is done.
+fn advance_handshake(conn: &mut Connection) -> io::Result<bool> {
+    push_records(conn.stream_mut())?;
+    let fill = conn.fill()?;
+    let handshaking = match conn.stream() {
+        Stream::Tls(tls) => tls.is_handshaking(),
+        _ => false,
+    };
+    if !handshaking {
+        return Ok(true);
+    }
+    if fill.eof {
+        return Err(io::Error::new(
+            ErrorKind::UnexpectedEof,
+            "the server closed the connection (does it serve TLS?)",
+        ));
+    }
+    Ok(false)
+}
+
+/// Pushes the TLS records rustls holds to the socket, as far as it takes
+/// them (a no-op for other streams).
+fn push_records(stream: &mut Stream) -> io::Result<()> {
+    loop {
+        match stream.flush() {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// What an I/O error on the server connection means: rustls' errors (kind
+/// `InvalidData`, "TLS: ...") are TLS failures, with a hint.
+fn io_loss(conn: &Connection, what: &str, e: io::Error) -> UpstreamLoss {
+    if conn.stream().is_tls() && e.kind() == ErrorKind::InvalidData {
+        let reason = e.to_string();
+        let hint = hint(&reason);
+        UpstreamLoss::Tls(format!("{what}: {reason}{hint}"))
+    } else {
+        UpstreamLoss::Io(format!("{what}: {e}"))
     }
 }
 

@@ -20,6 +20,12 @@ pub enum UpstreamLoss {
     /// The connect failed (the text names the address and the reason).
     #[error("{0}")]
     ConnectFailed(String),
+    /// The TLS handshake failed or TLS broke later: the server's
+    /// certificate is not trusted or does not name the server, the server
+    /// refused our certificate, or it does not speak TLS. The text gives
+    /// rustls' reason.
+    #[error("{0}")]
+    Tls(String),
     /// The connect did not complete within the upstream timeout.
     #[error("the connect did not complete within {0:?} (-timeout)")]
     ConnectTimeout(Duration),
@@ -43,6 +49,77 @@ pub enum UpstreamLoss {
     /// The oldest request in flight went unanswered for the upstream timeout.
     #[error("no answer from the server for {0:?} (-timeout)")]
     Stalled(Duration),
+}
+
+impl UpstreamLoss {
+    /// The kind of loss, for counting.
+    pub fn reason(&self) -> LossReason {
+        match self {
+            UpstreamLoss::Closed => LossReason::Closed,
+            UpstreamLoss::Io(_) => LossReason::Io,
+            UpstreamLoss::ConnectFailed(_) => LossReason::ConnectFailed,
+            UpstreamLoss::Tls(_) => LossReason::Tls,
+            UpstreamLoss::ConnectTimeout(_) => LossReason::ConnectTimeout,
+            UpstreamLoss::Protocol(_) => LossReason::Protocol,
+            UpstreamLoss::UnknownUid(_) => LossReason::UnknownUid,
+            UpstreamLoss::WrongOperation { .. } => LossReason::WrongOperation,
+            UpstreamLoss::Stalled(_) => LossReason::Stalled,
+        }
+    }
+}
+
+/// The kinds of [`UpstreamLoss`], as counted in the metrics
+/// (`distcache_client_upstream_losses_total{reason}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LossReason {
+    /// [`UpstreamLoss::Closed`].
+    Closed,
+    /// [`UpstreamLoss::Io`].
+    Io,
+    /// [`UpstreamLoss::ConnectFailed`].
+    ConnectFailed,
+    /// [`UpstreamLoss::Tls`].
+    Tls,
+    /// [`UpstreamLoss::ConnectTimeout`].
+    ConnectTimeout,
+    /// [`UpstreamLoss::Protocol`].
+    Protocol,
+    /// [`UpstreamLoss::UnknownUid`].
+    UnknownUid,
+    /// [`UpstreamLoss::WrongOperation`].
+    WrongOperation,
+    /// [`UpstreamLoss::Stalled`].
+    Stalled,
+}
+
+impl LossReason {
+    /// Every reason, in index order (`reason as usize`).
+    pub const ALL: [LossReason; 9] = [
+        LossReason::Closed,
+        LossReason::Io,
+        LossReason::ConnectFailed,
+        LossReason::Tls,
+        LossReason::ConnectTimeout,
+        LossReason::Protocol,
+        LossReason::UnknownUid,
+        LossReason::WrongOperation,
+        LossReason::Stalled,
+    ];
+
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            LossReason::Closed => "closed",
+            LossReason::Io => "io",
+            LossReason::ConnectFailed => "connect_failed",
+            LossReason::Tls => "tls",
+            LossReason::ConnectTimeout => "connect_timeout",
+            LossReason::Protocol => "protocol",
+            LossReason::UnknownUid => "unknown_uid",
+            LossReason::WrongOperation => "wrong_operation",
+            LossReason::Stalled => "stalled",
+        }
+    }
 }
 
 /// Why the multiplexer closed a local client's connection.

@@ -11,15 +11,23 @@
 //!   sockets, including a property test against a model.
 //! * [`driver`] — the thin mio event loop (through `nal`) that moves those
 //!   bytes between real sockets, accepts local clients up to a limit,
-//!   reconnects, and stops cleanly on a signal.
+//!   reconnects (over TLS if configured: [`tls`]), publishes the metrics,
+//!   and stops cleanly on a signal.
 //! * [`error`] — why a connection was given up, by the side at fault.
+//! * [`stats`] and [`metrics`] — what the multiplexer counts, and the
+//!   Prometheus metrics the driver publishes them to on its tick.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod driver;
 pub mod error;
+pub mod metrics;
 pub mod mux;
+pub mod stats;
+pub mod tls;
 
 pub use driver::{Proxy, ProxyConfig, ProxyError, Shutdown};
-pub use error::{AtCapacity, ClientClose, UpstreamLoss};
-pub use mux::{ClientId, ClientInput, Event, Mux, MuxConfig, Stats, UpstreamState};
+pub use error::{AtCapacity, ClientClose, LossReason, UpstreamLoss};
+pub use mux::{ClientId, ClientInput, Event, Mux, MuxConfig, UpstreamState};
+pub use stats::{Outcome, Stats};
+pub use tls::{UpstreamTls, UpstreamTlsError};

@@ -58,6 +58,7 @@ use dc_protocol::{
 use nal::Buffer;
 
 use crate::error::{AtCapacity, ClientClose, UpstreamLoss};
+pub use crate::stats::{Outcome, Stats};
 use answers::Answers;
 use flight::Flight;
 
@@ -147,8 +148,14 @@ pub enum Event {
     /// Close this client's connection; the multiplexer has forgotten it.
     CloseClient(ClientId, ClientClose),
     /// A client sent a request the server would have dropped the connection
-    /// for; it was answered with DISCONNECTED and not forwarded.
+    /// for; it was answered with DISCONNECTED and not forwarded. For the
+    /// log only: the client may be closed by the time this is polled (for a
+    /// protocol error further on in the same input).
     Malformed(ClientId, RequestError),
+    /// Requests were answered with DISCONNECTED because the queue to the
+    /// server was full ([`UPSTREAM_OUTPUT_CAP`]): the server is not keeping
+    /// up. Reported once per batch of client input, for the log.
+    UpstreamFull,
 }
 
 /// Where the upstream connection stands.
@@ -181,44 +188,6 @@ pub struct ClientInput {
     pub blocked: bool,
 }
 
-/// Counters, for the logs. Limits count here when they are hit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Stats {
-    /// Whole requests received from local clients.
-    pub requests: u64,
-    /// Requests forwarded to the server.
-    pub forwarded: u64,
-    /// Answers from the server passed back to a client.
-    pub answered: u64,
-    /// Requests answered here with DISCONNECTED.
-    pub disconnected: u64,
-    /// ADDs refused here with the status the server would give.
-    pub refused: u64,
-    /// Malformed requests answered here instead of being forwarded.
-    pub malformed: u64,
-    /// Requests answered with DISCONNECTED because the upstream output was
-    /// full ([`UPSTREAM_OUTPUT_CAP`]).
-    pub overloaded: u64,
-    /// Answers dropped because their client had left.
-    pub late_answers: u64,
-    /// Local clients accepted.
-    pub clients: u64,
-    /// Local clients refused at the `max_clients` limit.
-    pub clients_refused: u64,
-    /// Local clients closed for a protocol error.
-    pub clients_corrupt: u64,
-    /// Local clients cut off at [`CLIENT_OUTPUT_CAP`].
-    pub clients_cut_off: u64,
-    /// Local clients closed for idleness.
-    pub clients_idle: u64,
-    /// Connect attempts.
-    pub connect_attempts: u64,
-    /// Connections established.
-    pub connects: u64,
-    /// Established connections lost.
-    pub losses: u64,
-}
-
 /// One local client's state.
 #[derive(Debug)]
 struct Client {
@@ -228,6 +197,9 @@ struct Client {
     last_active: Instant,
     /// Listed in `touched` already.
     touched: bool,
+    /// The last [`Mux::client_input`] stopped reading it (for counting
+    /// each throttling once).
+    blocked: bool,
 }
 
 /// The upstream connection's state.
@@ -321,6 +293,7 @@ impl Mux {
                 answers: Answers::new(CLIENT_OUTPUT_CAP),
                 last_active: now,
                 touched: false,
+                blocked: false,
             },
         );
         self.stats.clients += 1;
@@ -408,6 +381,10 @@ impl Mux {
                 break;
             }
         }
+        if result.blocked && !client.blocked {
+            self.stats.throttled += 1;
+        }
+        client.blocked = result.blocked;
         let wrote = client.answers.out().len() != out_before;
         if let Some(reason) = close {
             result.consumed = input.len();
@@ -419,9 +396,29 @@ impl Mux {
     }
 
     /// The answers waiting to be written to a client: write from the front
-    /// and consume what was written.
+    /// and consume what was written, then report it with
+    /// [`client_written`](Self::client_written).
     pub fn client_output(&mut self, id: ClientId) -> Option<&mut Buffer> {
         self.client_mut(id).map(|c| c.answers.out_mut())
+    }
+
+    /// Notes that `bytes` of a client's output were handed to its socket at
+    /// `now` (counts as traffic for the idle timeout). `observe` gets, for
+    /// every answer now written whole, the time from its request being
+    /// complete to then.
+    pub fn client_written(
+        &mut self,
+        id: ClientId,
+        bytes: usize,
+        now: Instant,
+        observe: impl FnMut(Duration),
+    ) {
+        if let Some(client) = self.client_mut(id) {
+            if bytes > 0 {
+                client.last_active = now;
+            }
+            client.answers.written(bytes, now, observe);
+        }
     }
 
     /// Whether a client is owed nothing: no answer pending or unwritten,
@@ -516,6 +513,10 @@ impl Mux {
                 break;
             }
             self.stats.answered += 1;
+            self.stats.count(
+                entry.operation,
+                Outcome::of_answer(entry.operation, command.payload),
+            );
             deliver(
                 &mut self.clients,
                 &mut self.touched,
@@ -643,6 +644,7 @@ impl Mux {
         if self.upstream.state == UpstreamState::Up {
             self.stats.losses += 1;
         }
+        self.stats.gave_up[loss.reason() as usize] += 1;
         // Attempts are at least `retry` apart; after a long-lived connection
         // the next one is due at once.
         let retry_at = self
@@ -659,6 +661,7 @@ impl Mux {
     fn answer_in_flight_disconnected(&mut self) {
         for entry in self.upstream.flight.drain() {
             self.stats.disconnected += 1;
+            self.stats.count(entry.operation, Outcome::Disconnected);
             deliver(
                 &mut self.clients,
                 &mut self.touched,
@@ -720,12 +723,14 @@ fn route(
         Ok(_) => {}
         Err(RequestError::Refused(status)) => {
             stats.refused += 1;
-            return answers.answer_now(client_uid, operation, &[status.code()]);
+            stats.count(operation, Outcome::Refused);
+            return answers.answer_now(client_uid, operation, &[status.code()], now);
         }
         Err(error @ RequestError::AddTooShort { .. }) => {
             stats.malformed += 1;
+            stats.count(operation, Outcome::Refused);
             events.push_back(Event::Malformed(id, error));
-            return answers.answer_now(client_uid, operation, &DISCONNECTED);
+            return answers.answer_now(client_uid, operation, &DISCONNECTED, now);
         }
     }
     let forwarding = matches!(
@@ -734,7 +739,8 @@ fn route(
     );
     if !forwarding {
         stats.disconnected += 1;
-        return answers.answer_now(client_uid, operation, &DISCONNECTED);
+        stats.count(operation, Outcome::Disconnected);
+        return answers.answer_now(client_uid, operation, &DISCONNECTED, now);
     }
     let uid = upstream.flight.allocate_uid();
     let header = CommandHeader::request(uid, operation);
@@ -744,9 +750,13 @@ fn route(
     if queued.is_err() {
         stats.overloaded += 1;
         stats.disconnected += 1;
-        return answers.answer_now(client_uid, operation, &DISCONNECTED);
+        stats.count(operation, Outcome::Disconnected);
+        if !matches!(events.back(), Some(Event::UpstreamFull)) {
+            events.push_back(Event::UpstreamFull);
+        }
+        return answers.answer_now(client_uid, operation, &DISCONNECTED, now);
     }
-    let seq = answers.open(client_uid, operation);
+    let seq = answers.open(client_uid, operation, now);
     upstream.flight.insert(uid, id, seq, operation, now);
     stats.forwarded += 1;
     Ok(())

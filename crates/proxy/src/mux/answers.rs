@@ -17,8 +17,13 @@
 //! order) the front slot is the one answered and its answer is encoded
 //! straight into the output buffer; only an answer that has to wait for an
 //! earlier one is held in its own allocation.
+//!
+//! For the latency histogram, each answer in the output remembers when its
+//! request was complete and where it ends in the byte stream; when the
+//! driver reports bytes written, the answers now wholly written are timed.
 
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use dc_protocol::{encode, encoded_len, CommandHeader, Operation};
 use nal::{Buffer, BufferFull};
@@ -29,6 +34,8 @@ struct Slot {
     /// The request_uid the client used; its answer carries it back.
     client_uid: u32,
     operation: Operation,
+    /// When the request was complete.
+    since: Instant,
     /// The encoded answer, once it came while an earlier slot still waited.
     ready: Option<Vec<u8>>,
 }
@@ -40,6 +47,13 @@ pub(crate) struct Answers {
     /// Sequence number of `slots[0]`.
     first_seq: u64,
     out: Buffer,
+    /// For each answer in `out`: where it ends (in bytes ever appended) and
+    /// when its request was complete.
+    timing: VecDeque<(u64, Instant)>,
+    /// Bytes ever appended to `out`.
+    appended: u64,
+    /// Bytes ever written from `out`, as reported.
+    written: u64,
 }
 
 impl Answers {
@@ -48,6 +62,9 @@ impl Answers {
             slots: VecDeque::new(),
             first_seq: 0,
             out: Buffer::new(output_cap),
+            timing: VecDeque::new(),
+            appended: 0,
+            written: 0,
         }
     }
 
@@ -66,11 +83,13 @@ impl Answers {
 
     /// Reserves the next slot for a request that will be answered later and
     /// returns its sequence number.
-    pub(crate) fn open(&mut self, client_uid: u32, operation: Operation) -> u64 {
+    /// `now` is when the request was complete.
+    pub(crate) fn open(&mut self, client_uid: u32, operation: Operation, now: Instant) -> u64 {
         let seq = self.first_seq + self.slots.len() as u64;
         self.slots.push_back(Slot {
             client_uid,
             operation,
+            since: now,
             ready: None,
         });
         seq
@@ -83,12 +102,43 @@ impl Answers {
         client_uid: u32,
         operation: Operation,
         payload: &[u8],
+        now: Instant,
     ) -> Result<(), BufferFull> {
         if self.slots.is_empty() {
-            return write_answer(&mut self.out, client_uid, operation, payload);
+            let before = self.out.len();
+            write_answer(&mut self.out, client_uid, operation, payload)?;
+            self.appended_answer(before, now);
+            return Ok(());
         }
-        let seq = self.open(client_uid, operation);
+        let seq = self.open(client_uid, operation, now);
         self.fill(seq, payload)
+    }
+
+    /// Notes `bytes` written from the output at `now`, and gives `observe`
+    /// the latency of every answer now written whole.
+    pub(crate) fn written(
+        &mut self,
+        bytes: usize,
+        now: Instant,
+        mut observe: impl FnMut(Duration),
+    ) {
+        self.written += bytes as u64;
+        if self.out.is_empty() {
+            // Everything appended is out, whatever was reported.
+            self.written = self.appended;
+        }
+        while let Some(&(end, since)) = self.timing.front() {
+            if end > self.written {
+                break;
+            }
+            observe(now.saturating_duration_since(since));
+            self.timing.pop_front();
+        }
+    }
+
+    fn appended_answer(&mut self, out_len_before: usize, since: Instant) {
+        self.appended += (self.out.len() - out_len_before) as u64;
+        self.timing.push_back((self.appended, since));
     }
 
     /// Fills slot `seq` with its answer and moves every answer that is now
@@ -122,16 +172,23 @@ impl Answers {
             slot.ready = Some(bytes);
             return Ok(());
         }
-        write_answer(&mut self.out, slot.client_uid, slot.operation, payload)?;
+        let (client_uid, operation, since) = (slot.client_uid, slot.operation, slot.since);
+        let before = self.out.len();
+        write_answer(&mut self.out, client_uid, operation, payload)?;
+        self.appended_answer(before, since);
         self.pop_front();
-        while let Some(bytes) = self.slots.front_mut().and_then(|s| s.ready.take()) {
+        while let Some(front) = self.slots.front_mut() {
+            let Some(bytes) = front.ready.take() else {
+                break;
+            };
+            let since = front.since;
+            let before = self.out.len();
             if let Err(full) = self.out.extend(&bytes) {
                 // Put it back so the queue still says what is owed.
-                if let Some(front) = self.slots.front_mut() {
-                    front.ready = Some(bytes);
-                }
+                front.ready = Some(bytes);
                 return Err(full);
             }
+            self.appended_answer(before, since);
             self.pop_front();
         }
         Ok(())
@@ -160,6 +217,11 @@ mod tests {
     use super::*;
     use dc_protocol::{Decoder, Kind};
 
+    fn t0() -> Instant {
+        thread_local!(static T0: Instant = Instant::now());
+        T0.with(|t| *t)
+    }
+
     /// (uid, payload) of every answer in `out`.
     fn answers(out: &Buffer) -> Vec<(u32, Vec<u8>)> {
         let mut decoder = Decoder::new(Kind::Response);
@@ -180,10 +242,10 @@ mod tests {
     #[test]
     fn answers_leave_in_request_order() {
         let mut a = Answers::new(1 << 20);
-        let s1 = a.open(10, Operation::Get);
-        let s2 = a.open(20, Operation::Have);
-        a.answer_now(30, Operation::Add, &[103]).unwrap();
-        let s4 = a.open(40, Operation::Get);
+        let s1 = a.open(10, Operation::Get, t0());
+        let s2 = a.open(20, Operation::Have, t0());
+        a.answer_now(30, Operation::Add, &[103], t0()).unwrap();
+        let s4 = a.open(40, Operation::Get, t0());
         assert_eq!(a.owed(), 4);
         a.fill(s2, &[0]).unwrap();
         a.fill(s4, b"data!").unwrap();
@@ -208,7 +270,7 @@ mod tests {
     #[test]
     fn nothing_owed_goes_straight_out() {
         let mut a = Answers::new(1 << 20);
-        a.answer_now(5, Operation::Have, &[2]).unwrap();
+        a.answer_now(5, Operation::Have, &[2], t0()).unwrap();
         assert_eq!(answers(a.out()), vec![(5, vec![2])]);
         assert_eq!(a.owed(), 0);
     }
@@ -216,12 +278,37 @@ mod tests {
     #[test]
     fn the_output_cap_is_reported() {
         let mut a = Answers::new(100);
-        let s = a.open(1, Operation::Get);
+        let s = a.open(1, Operation::Get, t0());
         assert!(a.fill(s, &[7u8; 200]).is_err());
         let mut a = Answers::new(100);
-        let s1 = a.open(1, Operation::Get);
-        let s2 = a.open(2, Operation::Get);
+        let s1 = a.open(1, Operation::Get, t0());
+        let s2 = a.open(2, Operation::Get, t0());
         a.fill(s2, &[7u8; 80]).unwrap();
         a.fill(s1, &[7u8; 10]).unwrap_err();
+    }
+
+    #[test]
+    fn answers_are_timed_when_written_whole() {
+        let ms = Duration::from_millis;
+        let mut a = Answers::new(1 << 20);
+        let s1 = a.open(1, Operation::Get, t0());
+        let s2 = a.open(2, Operation::Have, t0() + ms(5));
+        a.fill(s2, &[0]).unwrap();
+        a.fill(s1, b"hello").unwrap(); // 19 bytes, then 15
+        a.answer_now(3, Operation::Have, &[1], t0() + ms(8))
+            .unwrap();
+        let mut seen = Vec::new();
+        // Half of the first answer: nothing is written whole yet.
+        a.out_mut().consume(10);
+        a.written(10, t0() + ms(10), |d| seen.push(d));
+        assert!(seen.is_empty());
+        a.out_mut().consume(9 + 15);
+        a.written(9 + 15, t0() + ms(20), |d| seen.push(d));
+        assert_eq!(seen, vec![ms(20), ms(15)]);
+        // An empty output settles the count even if under-reported.
+        a.out_mut().clear();
+        a.written(0, t0() + ms(30), |d| seen.push(d));
+        assert_eq!(seen, vec![ms(20), ms(15), ms(22)]);
+        assert!(a.timing.is_empty());
     }
 }

@@ -352,6 +352,7 @@ impl World {
                 }
                 Event::CloseClient(id, why) => panic!("client {id:?} closed: {why}"),
                 Event::Malformed(id, e) => panic!("client {id:?} malformed: {e}"),
+                Event::UpstreamFull => panic!("the queue to a reading server filled up"),
             }
         }
         if self.mux.upstream_state() == UpstreamState::Up {
@@ -434,6 +435,9 @@ impl World {
             s.forwarded + s.refused + s.malformed + (s.disconnected - lost_in_flight),
             "{s:?}"
         );
+        // And each is counted once by how it was answered.
+        let counted: u64 = s.outcomes.iter().flatten().sum();
+        assert_eq!(counted, s.requests, "{s:?}");
     }
 }
 

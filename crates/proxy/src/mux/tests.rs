@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use dc_protocol::{encode, CommandHeader, Decoder, Kind, Operation, RequestError, Status};
 
 use super::*;
+use crate::error::LossReason;
 
 /// One decoded command: (uid, operation, payload).
 type Cmd = (u32, Operation, Vec<u8>);
@@ -623,6 +624,7 @@ fn a_client_that_pipelines_too_far_is_read_no_further() {
     let r = sim.mux.client_input(a, &burst[r.consumed..], sim.now);
     assert!(!r.blocked);
     assert_eq!(sim.upstream_sent().len(), 40 - CLIENT_PIPELINE_MAX);
+    assert_eq!(sim.mux.stats().throttled, 1, "counted once per pause");
 }
 
 #[test]
@@ -709,6 +711,9 @@ fn requests_beyond_the_upstream_cap_are_answered_disconnected() {
     }
     let cap_requests = UPSTREAM_OUTPUT_CAP / (30_000 + 12 + 15 * 14);
     assert_eq!(sim.mux.stats().overloaded, 150 - cap_requests as u64);
+    // One event for the log per batch of input that overflowed (only the
+    // last client's did).
+    assert_eq!(sim.events(), vec![Event::UpstreamFull]);
     let sent = sim.upstream_sent();
     assert_eq!(sent.len(), cap_requests);
     // Once the server answers, every client gets 30 answers in order: the
@@ -725,4 +730,63 @@ fn requests_beyond_the_upstream_cap_are_answered_disconnected() {
         disconnected += got.iter().filter(|g| g.2 == DISCONNECTED).count();
     }
     assert_eq!(disconnected, 150 - cap_requests);
+}
+
+#[test]
+fn requests_are_counted_by_command_and_outcome() {
+    let mut sim = Sim::up();
+    let a = sim.client();
+    sim.send(a, &request(1, GET, b"k"));
+    sim.send(a, &request(2, HAVE, b"k"));
+    sim.send(a, &request(3, ADD, &add_payload(60_000, b"", b"data")));
+    sim.send(a, &request(4, ADD, &[0, 0, 0]));
+    let sent = sim.upstream_sent();
+    sim.answer(&response(sent[0].0, GET, &[1]));
+    sim.answer(&response(sent[1].0, HAVE, &[0]));
+    sim.send(a, &request(5, GET, b"k"));
+    sim.mux.upstream_lost(UpstreamLoss::Closed, sim.now);
+    sim.send(a, &request(6, HAVE, b"k"));
+    let s = *sim.mux.stats();
+    assert_eq!(s.outcome(GET, Outcome::Miss), 1);
+    assert_eq!(s.outcome(HAVE, Outcome::Ok), 1);
+    assert_eq!(
+        s.outcome(ADD, Outcome::Refused),
+        2,
+        "bad fields and too short"
+    );
+    assert_eq!(s.outcome(GET, Outcome::Disconnected), 1, "lost in flight");
+    assert_eq!(s.outcome(HAVE, Outcome::Disconnected), 1, "no server");
+    assert_eq!(s.outcomes.iter().flatten().sum::<u64>(), s.requests);
+    assert_eq!(s.gave_up(LossReason::Closed), 1);
+    // A failed connect is given up too, by its own reason.
+    sim.advance(DEFAULT_RETRY.as_millis() as u64);
+    sim.events();
+    sim.mux
+        .upstream_lost(UpstreamLoss::Tls("TLS: bad certificate".into()), sim.now);
+    let s = *sim.mux.stats();
+    assert_eq!(s.gave_up(LossReason::Tls), 1);
+    assert_eq!((s.connect_attempts, s.connects, s.losses), (2, 1, 1));
+}
+
+#[test]
+fn latency_runs_from_the_request_to_its_answer_being_written() {
+    let mut sim = Sim::up();
+    let a = sim.client();
+    let t0 = sim.now;
+    sim.send(a, &request(1, GET, b"k"));
+    let sent = sim.upstream_sent();
+    sim.advance(3);
+    sim.answer(&response(sent[0].0, GET, b"hello"));
+    sim.advance(2);
+    let mut seen = Vec::new();
+    // The driver writes part of the answer, then the rest.
+    let out = sim.mux.client_output(a).unwrap();
+    let len = out.len();
+    out.consume(4);
+    sim.mux.client_written(a, 4, sim.now, |d| seen.push(d));
+    assert!(seen.is_empty(), "not written whole yet");
+    sim.mux.client_output(a).unwrap().consume(len - 4);
+    sim.mux
+        .client_written(a, len - 4, t0 + Duration::from_millis(7), |d| seen.push(d));
+    assert_eq!(seen, vec![Duration::from_millis(7)]);
 }

@@ -1,0 +1,319 @@
+//! dc_client's Prometheus metrics, under the server's prefix with
+//! `client_` after it (`distcache_client_...`).
+//!
+//! As in the server, the multiplexer counts in plain integers ([`Stats`])
+//! and the driver publishes the changes here on every tick, so the request
+//! path pays for metrics only with one histogram observation per answer. A
+//! scrape lags by at most one tick ([`TICK`](crate::driver::TICK)).
+
+use std::sync::Arc;
+
+use dc_metrics::{counter, exponential_buckets, Count, Family, Gauge, Histogram, Labels, Registry};
+use dc_protocol::Operation;
+
+use crate::error::LossReason;
+use crate::stats::{Outcome, Stats};
+
+/// Metrics of one proxy.
+pub struct ProxyMetrics {
+    registry: Arc<Registry>,
+    /// Indexed like [`Stats::outcomes`].
+    requests: Vec<Vec<Count>>,
+    published: Stats,
+    upstream_up: Gauge,
+    connect_attempts: Count,
+    reconnects: Count,
+    /// Indexed like [`Stats::gave_up`].
+    losses: Vec<Count>,
+    in_flight: Gauge,
+    upstream_full: Count,
+    late_answers: Count,
+    connections_open: Gauge,
+    connections_accepted: Count,
+    refused_limit: Count,
+    refused_idle: Count,
+    refused_protocol: Count,
+    refused_not_reading: Count,
+    throttled: Count,
+    pub(crate) accept_errors: Count,
+    pub(crate) request_seconds: Histogram,
+}
+
+impl std::fmt::Debug for ProxyMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyMetrics")
+            .field("published", &self.published)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the driver knows that the counters do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Gauges {
+    /// Local connections open.
+    pub connections: usize,
+    /// The server connection is usable.
+    pub upstream_up: bool,
+    /// Requests waiting for the server's answer.
+    pub in_flight: usize,
+}
+
+fn count(registry: &mut Registry, name: &str, help: &str) -> Count {
+    let c = Count::default();
+    registry.register(name, help, c.clone());
+    c
+}
+
+fn gauge(registry: &mut Registry, name: &str, help: &str) -> Gauge {
+    let g = Gauge::default();
+    registry.register(name, help, g.clone());
+    g
+}
+
+fn as_gauge(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl ProxyMetrics {
+    /// Registers every metric.
+    pub fn new() -> ProxyMetrics {
+        let mut registry = Registry::with_prefix("distcache_client");
+        let family = Family::<Labels, Count>::default();
+        registry.register(
+            "requests",
+            "Requests from local clients, by command and how they were answered \
+             (the server's answer, or disconnected / refused here)",
+            family.clone(),
+        );
+        let requests = Operation::ALL
+            .iter()
+            .map(|&op| {
+                let command = op.name().to_ascii_lowercase();
+                Outcome::ALL
+                    .iter()
+                    .map(|o| counter(&family, &[("command", &command), ("result", o.label())]))
+                    .collect()
+            })
+            .collect();
+        let upstream_up = gauge(
+            &mut registry,
+            "upstream_up",
+            "1 while the connection to the server is usable, else 0",
+        );
+        let connect_attempts = count(
+            &mut registry,
+            "upstream_connect_attempts",
+            "Attempts to connect to the server",
+        );
+        let reconnects = count(
+            &mut registry,
+            "upstream_reconnects",
+            "Connections to the server established after the first",
+        );
+        let lost = Family::<Labels, Count>::default();
+        registry.register(
+            "upstream_losses",
+            "Server connections and connect attempts given up, by reason",
+            lost.clone(),
+        );
+        let losses = LossReason::ALL
+            .iter()
+            .map(|r| counter(&lost, &[("reason", r.label())]))
+            .collect();
+        let in_flight = gauge(
+            &mut registry,
+            "requests_in_flight",
+            "Requests forwarded to the server and not answered yet",
+        );
+        let upstream_full = count(
+            &mut registry,
+            "upstream_queue_full",
+            "Requests answered disconnected because the queue to the server was full",
+        );
+        let late_answers = count(
+            &mut registry,
+            "late_answers",
+            "Answers from the server dropped because their client had left",
+        );
+        let connections_open = gauge(
+            &mut registry,
+            "connections_open",
+            "Local client connections open",
+        );
+        let connections_accepted = count(
+            &mut registry,
+            "connections_accepted",
+            "Local client connections accepted",
+        );
+        let refused = Family::<Labels, Count>::default();
+        registry.register(
+            "connections_refused",
+            "Local client connections refused or closed, by reason \
+             (limit, idle, protocol, not_reading)",
+            refused.clone(),
+        );
+        let throttled = count(
+            &mut registry,
+            "throttled",
+            "Times a local client's requests were left unread because it had too many \
+             waiting or too many answers unread",
+        );
+        let accept_errors = count(
+            &mut registry,
+            "accept_errors",
+            "Failed accepts (e.g. out of file descriptors)",
+        );
+        let request_seconds = Histogram::new(exponential_buckets(0.000_005, 2.0, 18));
+        registry.register(
+            "request_duration_seconds",
+            "Time from a request being complete to its answer handed to the client's socket",
+            request_seconds.clone(),
+        );
+        ProxyMetrics {
+            registry: Arc::new(registry),
+            requests,
+            published: Stats::default(),
+            upstream_up,
+            connect_attempts,
+            reconnects,
+            losses,
+            in_flight,
+            upstream_full,
+            late_answers,
+            connections_open,
+            connections_accepted,
+            refused_limit: counter(&refused, &[("reason", "limit")]),
+            refused_idle: counter(&refused, &[("reason", "idle")]),
+            refused_protocol: counter(&refused, &[("reason", "protocol")]),
+            refused_not_reading: counter(&refused, &[("reason", "not_reading")]),
+            throttled,
+            accept_errors,
+            request_seconds,
+        }
+    }
+
+    /// The registry, for the HTTP exporter.
+    pub fn registry(&self) -> Arc<Registry> {
+        Arc::clone(&self.registry)
+    }
+
+    /// Publishes what changed since the last call.
+    pub fn publish(&mut self, stats: &Stats, gauges: Gauges) {
+        let old = &self.published;
+        for (op, row) in stats.outcomes.iter().enumerate() {
+            for (i, &n) in row.iter().enumerate() {
+                add(&self.requests[op][i], n, old.outcomes[op][i]);
+            }
+        }
+        for (i, &n) in stats.gave_up.iter().enumerate() {
+            add(&self.losses[i], n, old.gave_up[i]);
+        }
+        add(
+            &self.connect_attempts,
+            stats.connect_attempts,
+            old.connect_attempts,
+        );
+        add(
+            &self.reconnects,
+            stats.connects.saturating_sub(1),
+            old.connects.saturating_sub(1),
+        );
+        add(&self.upstream_full, stats.overloaded, old.overloaded);
+        add(&self.late_answers, stats.late_answers, old.late_answers);
+        add(&self.connections_accepted, stats.clients, old.clients);
+        add(
+            &self.refused_limit,
+            stats.clients_refused,
+            old.clients_refused,
+        );
+        add(&self.refused_idle, stats.clients_idle, old.clients_idle);
+        add(
+            &self.refused_protocol,
+            stats.clients_corrupt,
+            old.clients_corrupt,
+        );
+        add(
+            &self.refused_not_reading,
+            stats.clients_cut_off,
+            old.clients_cut_off,
+        );
+        add(&self.throttled, stats.throttled, old.throttled);
+        self.published = *stats;
+        self.upstream_up.set(i64::from(gauges.upstream_up));
+        self.connections_open.set(as_gauge(gauges.connections));
+        self.in_flight.set(as_gauge(gauges.in_flight));
+    }
+}
+
+fn add(counter: &Count, now: u64, before: u64) {
+    let delta = now.saturating_sub(before);
+    if delta > 0 {
+        counter.inc_by(delta);
+    }
+}
+
+impl Default for ProxyMetrics {
+    fn default() -> Self {
+        ProxyMetrics::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publishes_deltas_under_stable_names() {
+        let mut m = ProxyMetrics::new();
+        let mut stats = Stats::default();
+        stats.count(Operation::Get, Outcome::Hit);
+        stats.count(Operation::Get, Outcome::Miss);
+        stats.count(Operation::Have, Outcome::Disconnected);
+        stats.count(Operation::Add, Outcome::Refused);
+        stats.connect_attempts = 3;
+        stats.connects = 2;
+        stats.gave_up[LossReason::Closed as usize] = 1;
+        stats.gave_up[LossReason::Tls as usize] = 1;
+        stats.clients = 5;
+        stats.clients_refused = 1;
+        stats.clients_idle = 2;
+        stats.throttled = 4;
+        let gauges = Gauges {
+            connections: 2,
+            upstream_up: true,
+            in_flight: 1,
+        };
+        m.publish(&stats, gauges);
+        m.publish(&stats, gauges); // nothing new: nothing added twice
+        m.request_seconds.observe(0.001);
+        let text = dc_metrics::render(&m.registry());
+        for line in [
+            r#"distcache_client_requests_total{command="get",result="hit"} 1"#,
+            r#"distcache_client_requests_total{command="get",result="miss"} 1"#,
+            r#"distcache_client_requests_total{command="have",result="disconnected"} 1"#,
+            r#"distcache_client_requests_total{command="add",result="refused"} 1"#,
+            r#"distcache_client_requests_total{command="remove",result="ok"} 0"#,
+            "distcache_client_upstream_up 1",
+            "distcache_client_upstream_connect_attempts_total 3",
+            "distcache_client_upstream_reconnects_total 1",
+            r#"distcache_client_upstream_losses_total{reason="closed"} 1"#,
+            r#"distcache_client_upstream_losses_total{reason="tls"} 1"#,
+            r#"distcache_client_upstream_losses_total{reason="stalled"} 0"#,
+            "distcache_client_requests_in_flight 1",
+            "distcache_client_connections_open 2",
+            "distcache_client_connections_accepted_total 5",
+            r#"distcache_client_connections_refused_total{reason="limit"} 1"#,
+            r#"distcache_client_connections_refused_total{reason="idle"} 2"#,
+            r#"distcache_client_connections_refused_total{reason="protocol"} 0"#,
+            "distcache_client_throttled_total 4",
+            "distcache_client_request_duration_seconds_count 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
+        }
+        let mut down = gauges;
+        down.upstream_up = false;
+        m.publish(&stats, down);
+        let text = dc_metrics::render(&m.registry());
+        assert!(text.lines().any(|l| l == "distcache_client_upstream_up 0"));
+    }
+}
