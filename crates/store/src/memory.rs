@@ -1,44 +1,32 @@
-//! [`MemoryStore`]: the default store, held entirely in memory.
+//! [`MemoryStore`]: the default store, held entirely in memory. The crate
+//! documentation draws its layout; each structure has its own module:
 //!
-//! Three structures share one set of sessions:
+//! * [`slab`]: the records, in exact-size slab pages;
+//! * [`index`]: the hash index from id to record;
+//! * [`expiry`]: the eviction and expiry order, threaded through the
+//!   records.
 //!
-//! ```text
-//!   index: HashTable<u32>            entries: Slab<Entry>                 expiry: BTreeMap
-//!   (hash of id -> slot)             (one slot per session)               ((expires_at, seq) -> slot)
-//!  +-----+                          +--------------------------------+    +-------------------+
-//!  |  7  |------------------------->| 7: bytes  ─────────────────────┼─┐  | (1000, 3)  ->  7  |
-//!  +-----+                          |    id_len, expires_at, seq     |  │  | (1000, 9)  ->  2  |
-//!  |  2  |-----> ...                +--------------------------------+  │  | (2500, 4)  -> 12  |
-//!  +-----+                                                              │  +-------------------+
-//!                                      one heap allocation per session: v   earliest first = next
-//!                                      +------------+------------------+     to evict or expire
-//!                                      | id (id_len)| data             |
-//!                                      +------------+------------------+
-//! ```
-//!
-//! * The hash index stores only slot numbers and hashes the id bytes in the
-//!   slot, so an id is stored once. A probe is O(1) on average.
-//! * The expiry index orders sessions by `(expires_at, seq)`, where `seq`
-//!   counts adds: equal expiries leave in arrival order, as the original's
-//!   sorted list did. Its front is both the next session to expire and the
-//!   next to evict.
-//! * A slot number is only ever in the two indexes while its slot is
-//!   occupied; every removal goes through [`MemoryStore::detach`] and one
-//!   expiry-index removal.
+//! A record is in all three or in none: every removal goes through
+//! [`MemoryStore::release`] after the record left the expiry index.
 //!
 //! The hasher is foldhash with a per-store random seed, so ids that collide
 //! cannot be precomputed offline. foldhash is fast rather than
 //! cryptographic; a peer probing one server's timing is not defended
 //! against.
 
-use std::collections::BTreeMap;
+mod expiry;
+mod index;
+mod slab;
+
 use std::fmt;
 use std::hash::BuildHasher;
 
-use hashbrown::{DefaultHashBuilder, HashTable};
-use slab::Slab;
+use hashbrown::DefaultHashBuilder;
 
 use crate::{AddOutcome, Limits, Millis, SessionStore, StoreStats};
+use expiry::ExpiryIndex;
+use index::IdIndex;
+use slab::{Slabs, Slot, HEADER_LEN};
 
 #[cfg(test)]
 mod model_tests;
@@ -50,69 +38,66 @@ mod tests;
 /// [`AddOutcome::TooLarge`] and never found.
 pub const MAX_ID_LEN: usize = u8::MAX as usize;
 
-/// Position of a session in the expiry index: its expiry, then its arrival.
-type ExpiryKey = (Millis, u64);
+/// Longest session data [`MemoryStore`] can hold: 16 MiB, so that a record
+/// always fits a slab slot. The protocol allows at most 32759 bytes; longer
+/// data are refused with [`AddOutcome::TooLarge`].
+pub const MAX_DATA_LEN: usize = 16 << 20;
 
-/// One stored session.
-struct Entry {
-    /// The id followed by the data, in a single allocation.
-    bytes: Box<[u8]>,
-    /// How many leading bytes of `bytes` are the id.
-    id_len: u8,
-    /// Live while `now <= expires_at`.
-    expires_at: Millis,
-    /// Arrival number: the tie-break in the expiry order.
-    seq: u64,
-}
-
-impl Entry {
-    fn id(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.id_len)]
-    }
-
-    fn data(&self) -> &[u8] {
-        &self.bytes[usize::from(self.id_len)..]
-    }
-
-    fn expiry_key(&self) -> ExpiryKey {
-        (self.expires_at, self.seq)
-    }
-
-    fn is_expired(&self, now: Millis) -> bool {
-        now > self.expires_at
-    }
-}
+/// A store gets its whole hash index when it is created, sized for
+/// `max_sessions` (6.1 bytes a session) up to this many: 16Mi sessions,
+/// 97 MB. Such a store never pauses to grow its index. Beyond, the index
+/// grows by half when 7/8 full, rehashing every stored id by streaming
+/// through the slab pages: a pause of about 0.15 s per million sessions
+/// held.
+pub const PRESIZED_SESSIONS: usize = 1 << 24;
 
 /// The default [`SessionStore`]: sessions in memory, with O(1) lookups and
 /// expiry-ordered eviction, bounded by [`Limits`].
 pub struct MemoryStore {
     limits: Limits,
-    entries: Slab<Entry>,
-    index: HashTable<u32>,
-    expiry: BTreeMap<ExpiryKey, u32>,
+    slabs: Slabs,
+    index: IdIndex,
+    expiry: ExpiryIndex,
     hasher: DefaultHashBuilder,
-    /// Sum of `bytes.len()` over `entries`.
+    /// Sum of `id.len() + data.len()` over the stored sessions.
     bytes: usize,
-    next_seq: u64,
     evictions: u64,
     expirations: u64,
+}
+
+/// Heap memory of a [`MemoryStore`] other than its session records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IndexMemory {
+    /// Bytes of the hash index from id to record.
+    pub id_index: usize,
+    /// Bytes of the expiry index's nodes.
+    pub expiry_index: usize,
+    /// Nodes of the expiry index in use (the root included).
+    pub expiry_nodes: usize,
 }
 
 impl MemoryStore {
     /// An empty store bounded by `limits`.
     ///
-    /// Nothing is allocated up front: memory grows with the sessions held,
-    /// and the tables keep their high-water size once grown.
+    /// The hash index is allocated up front for `max_sessions`, up to
+    /// [`PRESIZED_SESSIONS`], so that it never has to grow (6.1 bytes per
+    /// session of `max_sessions`: 3 KB for the default 512). The rest grows
+    /// with the sessions held: slab pages are freed as they empty, the
+    /// expiry index keeps its high-water size.
     #[must_use]
     pub fn new(limits: Limits) -> MemoryStore {
+        MemoryStore::with_expiry(limits, ExpiryIndex::new())
+    }
+
+    fn with_expiry(limits: Limits, expiry: ExpiryIndex) -> MemoryStore {
+        let limits = limits.clamped();
         MemoryStore {
-            limits: limits.clamped(),
-            entries: Slab::new(),
-            index: HashTable::new(),
-            expiry: BTreeMap::new(),
+            limits,
+            slabs: Slabs::new(),
+            index: IdIndex::with_capacity(limits.max_sessions.min(PRESIZED_SESSIONS)),
+            expiry,
             hasher: DefaultHashBuilder::default(),
             bytes: 0,
-            next_seq: 0,
             evictions: 0,
             expirations: 0,
         }
@@ -125,8 +110,20 @@ impl MemoryStore {
         &self.limits
     }
 
+    /// Memory of the indexes, for monitoring and for the overhead
+    /// measurements.
+    #[must_use]
+    pub fn index_memory(&self) -> IndexMemory {
+        IndexMemory {
+            id_index: self.index.heap_bytes(),
+            expiry_index: self.expiry.heap_bytes(),
+            expiry_nodes: self.expiry.nodes(),
+        }
+    }
+
     /// The slot of the stored session `id`, expired or not.
-    fn find_slot(&self, id: &[u8]) -> Option<u32> {
+    #[inline]
+    fn find_slot(&self, id: &[u8]) -> Option<Slot> {
         // Ids this long are never stored; don't spend a hash on them.
         if id.len() > MAX_ID_LEN {
             return None;
@@ -135,84 +132,74 @@ impl MemoryStore {
     }
 
     /// [`find_slot`](Self::find_slot) for a caller that already hashed `id`.
-    fn find_slot_hashed(&self, id: &[u8], hash: u64) -> Option<u32> {
-        let entries = &self.entries;
-        self.index
-            .find(hash, |&slot| {
-                entries
-                    .get(slot as usize)
-                    .is_some_and(|entry| entry.id() == id)
-            })
-            .copied()
+    #[inline]
+    fn find_slot_hashed(&self, id: &[u8], hash: u64) -> Option<Slot> {
+        let slabs = &self.slabs;
+        self.index.find(hash, |slot| slabs.id(slot) == id)
     }
 
-    /// The live session `id`.
-    fn find_live(&self, id: &[u8], now: Millis) -> Option<&Entry> {
-        let entry = self.entries.get(self.find_slot(id)? as usize)?;
-        (!entry.is_expired(now)).then_some(entry)
-    }
-
-    /// Takes the session in `slot` out of the slab and the hash index and
-    /// uncounts its bytes. The caller has already taken it out of the expiry
-    /// index.
-    fn detach(&mut self, slot: u32) -> Option<Entry> {
-        let entry = self.entries.try_remove(slot as usize)?;
-        let hash = self.hasher.hash_one(entry.id());
-        // The slot number identifies the session; no need to compare ids.
-        if let Ok(found) = self.index.find_entry(hash, |&s| s == slot) {
-            found.remove();
-        }
-        self.bytes -= entry.bytes.len();
-        Some(entry)
+    /// Takes the session in `slot`, already out of the expiry index, out of
+    /// the hash index and the slabs, and uncounts its bytes.
+    fn release(&mut self, slot: Slot) {
+        let hash = self.hasher.hash_one(self.slabs.id(slot));
+        let found = self.index.remove(hash, slot);
+        debug_assert!(found, "released slot {slot} was not indexed");
+        self.bytes -= self.slabs.session_len(slot);
+        self.slabs.free(slot);
     }
 
     /// Drops the session that expires first (oldest first among equals).
     /// Returns false if the store is empty.
     fn evict_one(&mut self) -> bool {
-        let Some((_, slot)) = self.expiry.pop_first() else {
+        let Some(slot) = self.expiry.pop_front(&mut self.slabs) else {
             return false;
         };
-        self.detach(slot);
+        self.release(slot);
         self.evictions += 1;
         true
+    }
+
+    /// A store whose expiry lists split past `split` sessions instead of
+    /// 512, so that small tests exercise splitting and folding.
+    #[cfg(test)]
+    fn with_split(limits: Limits, split: u32) -> MemoryStore {
+        MemoryStore::with_expiry(limits, ExpiryIndex::with_split(split))
     }
 
     /// Checks that the three structures agree. Panics on any mismatch.
     #[cfg(test)]
     fn check_invariants(&self) {
-        assert_eq!(self.entries.len(), self.index.len(), "slab vs hash index");
-        assert_eq!(
-            self.entries.len(),
-            self.expiry.len(),
-            "slab vs expiry index"
-        );
+        let slabs = &self.slabs;
+        let hasher = &self.hasher;
+        let mut by_expiry = self.expiry.check(slabs);
+        let mut by_id = self.index.check(|slot| hasher.hash_one(slabs.id(slot)));
+        assert_eq!(slabs.check(), by_id.len(), "slabs vs hash index");
         assert!(
-            self.entries.len() <= self.limits.max_sessions,
+            self.index.len() <= self.limits.max_sessions,
             "over max_sessions"
         );
         assert!(self.bytes <= self.limits.max_bytes, "over max_bytes");
         let mut bytes = 0;
-        for (key, &slot) in &self.expiry {
-            let entry = &self.entries[slot as usize];
+        for &(slot, hash) in &by_id {
+            let id = slabs.id(slot);
             assert_eq!(
-                entry.expiry_key(),
-                *key,
-                "expiry index points at the wrong slot"
-            );
-            assert_eq!(
-                self.find_slot(entry.id()),
+                self.find_slot_hashed(id, hash),
                 Some(slot),
-                "id not found via hash index"
+                "id stored twice"
             );
-            bytes += entry.bytes.len();
+            bytes += slabs.session_len(slot);
         }
         assert_eq!(bytes, self.bytes, "byte count");
+        by_expiry.sort_unstable();
+        by_id.sort_unstable();
+        let by_id: Vec<Slot> = by_id.into_iter().map(|(slot, _)| slot).collect();
+        assert_eq!(by_expiry, by_id, "expiry index vs hash index");
     }
 
-    /// Capacity of the slab, for tests that check slots are reused.
+    /// Slots over all slab pages, for tests that check slots are reused.
     #[cfg(test)]
     fn slot_capacity(&self) -> usize {
-        self.entries.capacity()
+        self.slabs.slot_capacity()
     }
 }
 
@@ -220,10 +207,10 @@ impl SessionStore for MemoryStore {
     fn add(&mut self, id: &[u8], data: &[u8], expires_at: Millis, now: Millis) -> AddOutcome {
         self.expire(now);
 
-        let Ok(id_len) = u8::try_from(id.len()) else {
+        if id.len() > MAX_ID_LEN || data.len() > MAX_DATA_LEN {
             return AddOutcome::TooLarge;
-        };
-        let size = id.len().saturating_add(data.len());
+        }
+        let size = id.len() + data.len();
         if size > self.limits.max_bytes {
             return AddOutcome::TooLarge;
         }
@@ -233,7 +220,7 @@ impl SessionStore for MemoryStore {
             return AddOutcome::Duplicate;
         }
 
-        if self.entries.len() >= self.limits.max_sessions {
+        if self.index.len() >= self.limits.max_sessions {
             for _ in 0..self.limits.eviction_batch() {
                 if !self.evict_one() {
                     break;
@@ -247,43 +234,35 @@ impl SessionStore for MemoryStore {
             }
         }
 
-        // Unreachable: the store now holds fewer than max_sessions <=
-        // u32::MAX sessions, so the next free slot is below u32::MAX. Refuse
-        // rather than corrupt the index if that ever stops being true.
-        let Ok(slot) = u32::try_from(self.entries.vacant_key()) else {
+        // Fails only when every one of the 2^22 page numbers is taken, which
+        // needs over 64 GiB of sessions. Refuse rather than corrupt.
+        let Some(slot) = self.slabs.alloc(HEADER_LEN + size) else {
             return AddOutcome::TooLarge;
         };
-        let seq = self.next_seq;
-        // 2^64 adds would take centuries; wrapping only bends the tie order.
-        self.next_seq = self.next_seq.wrapping_add(1);
-
-        let mut bytes = Vec::with_capacity(size);
-        bytes.extend_from_slice(id);
-        bytes.extend_from_slice(data);
-        self.entries.insert(Entry {
-            bytes: bytes.into_boxed_slice(),
-            id_len,
-            expires_at,
-            seq,
-        });
-        let (entries, hasher) = (&self.entries, &self.hasher);
-        self.index.insert_unique(hash, slot, |&s| {
-            entries
-                .get(s as usize)
-                .map_or(0, |entry| hasher.hash_one(entry.id()))
-        });
-        let displaced = self.expiry.insert((expires_at, seq), slot);
-        debug_assert!(displaced.is_none(), "expiry keys are unique by seq");
+        self.slabs.write(slot, expires_at, id, data);
+        let (slabs, hasher) = (&self.slabs, &self.hasher);
+        if self.index.is_full() {
+            // Rehash every stored id, reading the slab pages in order
+            // rather than each record at random: several times faster.
+            self.index.grow_with(|place| {
+                slabs.for_each_stored(|slot, id| place(hasher.hash_one(id), slot));
+            });
+        }
+        self.index
+            .insert(hash, slot, |s| hasher.hash_one(slabs.id(s)));
+        self.expiry.insert(slot, expires_at, &mut self.slabs);
         self.bytes += size;
         AddOutcome::Stored
     }
 
+    #[inline]
     fn get(&self, id: &[u8], now: Millis) -> Option<&[u8]> {
-        self.find_live(id, now).map(Entry::data)
+        let (_, data, expires_at) = self.slabs.session(self.find_slot(id)?);
+        (now <= expires_at).then_some(data)
     }
 
     fn have(&self, id: &[u8], now: Millis) -> bool {
-        self.find_live(id, now).is_some()
+        self.get(id, now).is_some()
     }
 
     fn remove(&mut self, id: &[u8], now: Millis) -> bool {
@@ -292,34 +271,37 @@ impl SessionStore for MemoryStore {
         let Some(slot) = self.find_slot(id) else {
             return false;
         };
-        let Some(entry) = self.detach(slot) else {
-            return false;
-        };
-        self.expiry.remove(&entry.expiry_key());
+        self.expiry.remove(slot, &mut self.slabs);
+        self.release(slot);
         true
     }
 
     fn expire(&mut self, now: Millis) -> usize {
         let mut expired = 0;
-        while let Some(first) = self.expiry.first_entry() {
-            if first.key().0 >= now {
-                break;
+        while let Some(first) = self.expiry.take_expired(now, &mut self.slabs) {
+            // A circular list of records: read each link before freeing.
+            let mut slot = first;
+            loop {
+                let next = self.slabs.next(slot);
+                self.release(slot);
+                expired += 1;
+                if next == first {
+                    break;
+                }
+                slot = next;
             }
-            let slot = first.remove();
-            self.detach(slot);
-            expired += 1;
         }
         self.expirations += expired as u64;
         expired
     }
 
     fn len(&self) -> usize {
-        self.entries.len()
+        self.index.len()
     }
 
     fn stats(&self) -> StoreStats {
         StoreStats {
-            sessions: self.entries.len(),
+            sessions: self.index.len(),
             bytes: self.bytes,
             evictions: self.evictions,
             expirations: self.expirations,

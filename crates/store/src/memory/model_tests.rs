@@ -73,7 +73,7 @@ impl Model {
     fn add(&mut self, id: &[u8], data: &[u8], expires_at: Millis, now: Millis) -> AddOutcome {
         self.expire(now);
         let size = id.len() + data.len();
-        if id.len() > MAX_ID_LEN || size > self.limits.max_bytes {
+        if id.len() > MAX_ID_LEN || data.len() > MAX_DATA_LEN || size > self.limits.max_bytes {
             return AddOutcome::TooLarge;
         }
         if self.sessions.iter().any(|s| s.id == id) {
@@ -175,10 +175,23 @@ fn small_limits() -> impl Strategy<Value = Limits> {
         })
 }
 
+/// The expiry index's list limit: the real one, or tiny ones.
+fn split() -> impl Strategy<Value = u32> {
+    prop_oneof![1 => Just(expiry::SPLIT), 3 => 1u32..10]
+}
+
 /// Runs `steps` (each an operation and a clock step) on a store and on the
 /// model, comparing every answer and the stats after each.
-fn check_against_model(limits: Limits, steps: Vec<(Op, i64)>) -> Result<(), TestCaseError> {
-    let mut store = MemoryStore::new(limits);
+///
+/// `split` is the expiry index's list limit: the default leaves small
+/// stores in a handful of lists, tiny values make every few adds split a
+/// list into a tree node and every few removals fold one back.
+fn check_against_model(
+    limits: Limits,
+    split: u32,
+    steps: Vec<(Op, i64)>,
+) -> Result<(), TestCaseError> {
+    let mut store = MemoryStore::with_split(limits, split);
     let mut model = Model::new(limits);
     // Starts away from 0 so backward steps and negative ttls stay in range.
     let mut now: Millis = 1000;
@@ -240,9 +253,10 @@ proptest! {
     #[test]
     fn small_store_matches_model(
         limits in small_limits(),
+        split in split(),
         steps in proptest::collection::vec((op(small_id(), -3..60, 6), -2i64..25), 1..400),
     ) {
-        check_against_model(limits, steps)?;
+        check_against_model(limits, split, steps)?;
     }
 }
 
@@ -256,8 +270,9 @@ proptest! {
     fn full_store_matches_model(
         max_sessions in 60usize..=66,
         max_bytes in prop_oneof![Just(usize::MAX), 900usize..1200],
+        split in split(),
         steps in proptest::collection::vec((op(wide_id(), 0..3000, 12), 0i64..10), 100..500),
     ) {
-        check_against_model(Limits { max_sessions, max_bytes }, steps)?;
+        check_against_model(Limits { max_sessions, max_bytes }, split, steps)?;
     }
 }

@@ -25,9 +25,10 @@ fn added(store: &mut MemoryStore, id: &[u8], expires_at: Millis, now: Millis) {
 }
 
 #[test]
-fn entry_stays_small() {
-    // Box<[u8]> (16) + expires_at (8) + seq (8) + id_len (1), padded.
-    assert!(std::mem::size_of::<Entry>() <= 40);
+fn record_header_stays_small() {
+    // expires_at (8) + prev, next (4 + 4) + id_len (1); no padding, no
+    // allocator header, no data length (the slot length gives it).
+    assert_eq!(HEADER_LEN, 17);
 }
 
 #[test]
@@ -307,6 +308,30 @@ fn sessions_that_can_never_fit_are_refused_without_evicting() {
     assert_eq!(s.add(&longest, b"d", 1000, 0), AddOutcome::Stored);
     assert_eq!(s.get(&longest, 0), Some(&b"d"[..]));
     assert_eq!(s.stats().evictions, 0);
+}
+
+#[test]
+fn data_up_to_max_data_len_is_stored_and_longer_is_refused() {
+    let mut s = store_unchecked(4, usize::MAX);
+    let longest = vec![7u8; MAX_DATA_LEN];
+    assert_eq!(s.add(b"a", &longest, 100, 0), AddOutcome::Stored);
+    assert_eq!(s.get(b"a", 0).map(<[u8]>::len), Some(MAX_DATA_LEN));
+    let too_long = vec![7u8; MAX_DATA_LEN + 1];
+    assert_eq!(s.add(b"b", &too_long, 100, 0), AddOutcome::TooLarge);
+    assert!(!s.have(b"b", 0));
+    assert_eq!(s.len(), 1);
+    s.check_invariants();
+}
+
+#[test]
+fn an_index_sized_for_max_sessions_never_grows() {
+    let mut s = store(10_000);
+    let sized = s.index_memory().id_index;
+    assert!(sized <= 10_000 * 64 / 10 + 64, "{sized} bytes");
+    for i in 0..20_000u64 {
+        added(&mut s, &i.to_be_bytes(), 1000 + i, 0);
+    }
+    assert_eq!(s.index_memory().id_index, sized);
 }
 
 #[test]
