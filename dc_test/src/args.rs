@@ -1,7 +1,11 @@
-//! The command line: the original's options, checked up front.
+//! The command line: the original's options, checked up front, plus the
+//! load mode's (see [`crate::load::args`]). Giving any load option selects
+//! the load mode; the verify-only options are then refused.
 
 use clap::Parser;
 use thiserror::Error;
+
+use crate::load::args::{LoadArgs, LoadArgsError, LoadConfig, LOAD_OPTIONS};
 
 /// Most sessions (the original's limit).
 pub const MAX_SESSIONS: u32 = 512;
@@ -28,47 +32,61 @@ pub const MAX_PROGRESS: u64 = MAX_OPS;
     after_help = "Options also work with a single dash, as in the original (-connect, -ops...).\n\
                   The model ignores expiry and eviction: keep -timeout minus -timevar longer than the run and \
                   -sessions within the server's cache size.\n\
-                  Eg. dc_test -connect UNIX:/tmp/session_cache -sessions 10 -persistent"
+                  Eg. dc_test -connect UNIX:/tmp/session_cache -sessions 10 -persistent\n\n\
+                  Load mode: dc_test -connect IP:127.0.0.1:9001 -conns 16 -depth 16 -duration 10 -prefill\n\
+                  checks every answer as well, and prints ops/s and latency percentiles (see docs/performance.md)."
 )]
 pub struct Args {
     /// Server or proxy address: IP:host:port or UNIX:/path (required).
     #[arg(long, value_name = "ADDR")]
     pub connect: Option<String>,
     /// Number of sessions to test with, 1 to 512.
-    #[arg(long, value_name = "N", default_value_t = 10)]
+    #[arg(long, value_name = "N", default_value_t = 10, conflicts_with_all = LOAD_OPTIONS)]
     pub sessions: u32,
     /// Shortest session data in bytes, at least 5.
-    #[arg(long, value_name = "N", default_value_t = 50)]
+    #[arg(long, value_name = "N", default_value_t = 50, conflicts_with_all = LOAD_OPTIONS)]
     pub datamin: u32,
     /// Session data is shorter than this, at most 4096 and above -datamin.
-    #[arg(long, value_name = "N", default_value_t = 2100)]
+    #[arg(long, value_name = "N", default_value_t = 2100, conflicts_with_all = LOAD_OPTIONS)]
     pub datamax: u32,
     /// Lifetime of added sessions in seconds, at most 3600.
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    #[arg(long, value_name = "SECS", default_value_t = 60, conflicts_with_all = LOAD_OPTIONS)]
     pub timeout: u32,
     /// Offset lifetimes randomly by up to +/- this many seconds; at most
     /// 3600 and below -timeout.
-    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    #[arg(long, value_name = "SECS", default_value_t = 5, conflicts_with_all = LOAD_OPTIONS)]
     pub timevar: u32,
     /// Operations to run [default: 10 x sessions^2]; at most 100000000
     /// (the original allowed 1000000).
     #[arg(long, value_name = "N")]
     pub ops: Option<u64>,
     /// Report the operation count every N operations (0: never).
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0, conflicts_with_all = LOAD_OPTIONS)]
     pub progress: u64,
     /// Use one persistent connection for all operations (otherwise one
     /// connection per operation).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = LOAD_OPTIONS)]
     pub persistent: bool,
     /// Not supported: sessions with client certificates need OpenSSL.
-    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "")]
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "", conflicts_with_all = LOAD_OPTIONS)]
     pub withcert: Option<String>,
     /// Seed for the random sessions and operations, to repeat a run. The
     /// server must not still hold the earlier run's sessions: restart it or
     /// wait out -timeout first.
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
+    /// The load mode's options.
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    /// The original tool: random operations checked against a model.
+    Verify(Config),
+    /// Throughput and latency under load, every answer still checked.
+    Load(LoadConfig),
 }
 
 /// A checked command line.
@@ -142,9 +160,27 @@ pub enum ArgsError {
     /// `-progress` over [`MAX_PROGRESS`].
     #[error("-progress {0} is too large (at most {MAX_PROGRESS})")]
     Progress(u64),
+    /// A load-mode option makes no sense.
+    #[error(transparent)]
+    Load(#[from] LoadArgsError),
 }
 
 impl Args {
+    /// The mode the options select, checked: load mode if any load option
+    /// was given, the verify mode otherwise.
+    pub fn mode(self) -> Result<Mode, ArgsError> {
+        if self.load.selected() {
+            let load = self.load.clone();
+            Ok(Mode::Load(load.validate(
+                self.connect,
+                self.ops,
+                self.seed,
+            )?))
+        } else {
+            self.validate().map(Mode::Verify)
+        }
+    }
+
     /// Checks the limits and fills in the default `-ops`.
     pub fn validate(self) -> Result<Config, ArgsError> {
         if self.withcert.is_some() {
@@ -314,6 +350,235 @@ mod tests {
             .to_string(),
             "-timevar must be strictly smaller than -timeout (got -timevar 9, -timeout 9)"
         );
+    }
+
+    fn mode(args: &[&str]) -> Result<Mode, ArgsError> {
+        dc_cli::try_parse_from::<Args, _, _>(std::iter::once("dc_test").chain(args.iter().copied()))
+            .map_err(|e| panic!("{}", dc_cli::error_line(&e)))
+            .unwrap()
+            .mode()
+    }
+
+    #[test]
+    fn verify_mode_stays_the_default() {
+        let m = mode(&["-connect", "IP:127.0.0.1:9001", "-ops", "5", "--seed", "3"]).unwrap();
+        let Mode::Verify(c) = m else { panic!("{m:?}") };
+        assert_eq!((c.ops, c.seed), (5, Some(3)));
+    }
+
+    #[test]
+    fn any_load_option_selects_the_load_mode() {
+        use std::time::Duration;
+        let load = |args: &[&str]| {
+            let mut all = vec!["-connect", "IP:127.0.0.1:9001"];
+            all.extend_from_slice(args);
+            match mode(&all) {
+                Ok(Mode::Load(c)) => c,
+                other => panic!("{args:?}: {other:?}"),
+            }
+        };
+        let c = load(&["-load"]);
+        assert_eq!((c.conns, c.depth, c.threads), (1, 1, 1));
+        assert_eq!((c.duration, c.ops), (Some(Duration::from_secs(10)), None));
+        assert_eq!(
+            (c.ids, c.id_len, c.data_min, c.data_max),
+            (10_000, 32, 100, 1500)
+        );
+        assert_eq!(c.mix.to_string(), "add=20,get=70,remove=10,have=0");
+        assert_eq!(c.connect.to_string(), "IP:127.0.0.1:9001");
+        let c = load(&["-conns", "16", "-depth", "16", "-ops", "1000", "-seed", "9"]);
+        assert_eq!(
+            (c.conns, c.depth, c.ops, c.duration),
+            (16, 16, Some(1000), None)
+        );
+        assert_eq!(c.seed, Some(9));
+        let c = load(&["--ops", "10", "--duration", "2.5", "--prefill", "--json"]);
+        assert_eq!(c.duration, Some(Duration::from_millis(2500)));
+        assert!(c.prefill && c.json && !c.new_conn_per_op);
+        let c = load(&[
+            "-new-conn-per-op",
+            "-conns",
+            "4",
+            "-mix",
+            "get=1",
+            "-ttl-ms",
+            "2000",
+        ]);
+        assert_eq!((c.threads, c.ttl_ms), (4, 2000));
+        for flag in ["-allow-evictions", "-json", "-prefill", "-new-conn-per-op"] {
+            assert!(matches!(
+                mode(&["-connect", "IP:127.0.0.1:1", flag]),
+                Ok(Mode::Load(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn load_mode_limits() {
+        use crate::load::args::LoadArgsError as L;
+        let err = |args: &[&str]| {
+            let mut all = vec!["-connect", "IP:127.0.0.1:9001"];
+            all.extend_from_slice(args);
+            match mode(&all) {
+                Err(ArgsError::Load(e)) => e,
+                other => panic!("{args:?}: {other:?}"),
+            }
+        };
+        assert_eq!(mode(&["-load"]), Err(ArgsError::Load(L::MissingConnect)));
+        assert!(matches!(
+            err(&["-conns", "0"]),
+            L::Range {
+                option: "conns",
+                ..
+            }
+        ));
+        assert!(matches!(
+            err(&["-depth", "1025"]),
+            L::Range {
+                option: "depth",
+                ..
+            }
+        ));
+        assert!(matches!(
+            err(&["-duration", "0"]),
+            L::Range {
+                option: "duration",
+                ..
+            }
+        ));
+        assert!(matches!(
+            err(&["-duration", "NaN"]),
+            L::Range {
+                option: "duration",
+                ..
+            }
+        ));
+        assert!(matches!(
+            err(&["-load", "-ops", "0"]),
+            L::Range { option: "ops", .. }
+        ));
+        assert!(matches!(
+            err(&["-ids", "0"]),
+            L::Range { option: "ids", .. }
+        ));
+        assert!(matches!(
+            err(&["-ids", "100000001"]),
+            L::Range { option: "ids", .. }
+        ));
+        assert!(matches!(
+            err(&["-id-len", "7"]),
+            L::Range {
+                option: "id-len",
+                ..
+            }
+        ));
+        assert!(matches!(
+            err(&["-id-len", "65"]),
+            L::Range {
+                option: "id-len",
+                ..
+            }
+        ));
+        assert!(matches!(
+            err(&["-data-min", "23"]),
+            L::Range {
+                option: "data-min",
+                ..
+            }
+        ));
+        // 8 + 32 + 32728 = 32768, the largest payload.
+        assert!(matches!(
+            mode(&["-connect", "IP:h:1", "-data-max", "32728"]),
+            Ok(Mode::Load(_))
+        ));
+        assert!(matches!(
+            err(&["-data-max", "32729"]),
+            L::Range {
+                option: "data-max",
+                ..
+            }
+        ));
+        assert_eq!(
+            err(&["-data-min", "200", "-data-max", "100"]),
+            L::DataRange { min: 200, max: 100 }
+        );
+        assert!(matches!(
+            err(&["-ttl-ms", "0"]),
+            L::Range {
+                option: "ttl-ms",
+                ..
+            }
+        ));
+        assert!(matches!(
+            err(&["-ttl-ms", "604800001"]),
+            L::Range {
+                option: "ttl-ms",
+                ..
+            }
+        ));
+        assert_eq!(
+            err(&["-conns", "5", "-ids", "4"]),
+            L::FewerIdsThanConns { ids: 4, conns: 5 }
+        );
+        assert_eq!(
+            err(&["-conns", "2", "-threads", "3"]),
+            L::MoreThreadsThanConns {
+                threads: 3,
+                conns: 2
+            }
+        );
+        assert_eq!(err(&["-new-conn-per-op", "-depth", "2"]), L::DepthPerOp(2));
+        assert_eq!(
+            err(&["-new-conn-per-op", "-conns", "2", "-threads", "1"]),
+            L::ThreadsPerOp {
+                threads: 1,
+                conns: 2
+            }
+        );
+        assert!(matches!(err(&["-mix", "get=0"]), L::Mix(_)));
+        let other = |connect: &str| match mode(&["-connect", connect, "-load"]) {
+            Err(ArgsError::Load(e)) => e,
+            other => panic!("{other:?}"),
+        };
+        assert!(matches!(other("IP:9001"), L::NotConnectable(_)));
+        assert!(matches!(other("nowhere"), L::Address(_)));
+        let text = err(&["-depth", "0"]).to_string();
+        assert_eq!(text, "--depth 0 is out of range (1 to 1024)");
+    }
+
+    #[test]
+    fn verify_only_options_are_refused_in_load_mode() {
+        for verify_only in [
+            &["-sessions", "5"][..],
+            &["-datamin", "10"],
+            &["-datamax", "100"],
+            &["-timeout", "9"],
+            &["-timevar", "1"],
+            &["-progress", "10"],
+            &["-persistent"],
+            &["-withcert"],
+        ] {
+            let mut args = vec!["dc_test", "-connect", "IP:127.0.0.1:1", "-conns", "2"];
+            args.extend_from_slice(verify_only);
+            let e = dc_cli::try_parse_from::<Args, _, _>(args).unwrap_err();
+            let line = dc_cli::error_line(&e);
+            assert!(
+                line.contains("'--conns <N>' cannot be used with")
+                    && line.contains(&verify_only[0][1..]),
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_load_option_is_in_the_conflict_list() {
+        use clap::Args as _;
+        let cmd = LoadArgs::augment_args(clap::Command::new("x"));
+        let ids: Vec<&str> = cmd.get_arguments().map(|a| a.get_id().as_str()).collect();
+        assert_eq!(ids.len(), LOAD_OPTIONS.len());
+        for id in ids {
+            assert!(LOAD_OPTIONS.contains(&id), "{id} missing from LOAD_OPTIONS");
+        }
     }
 
     #[test]

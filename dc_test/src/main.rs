@@ -2,9 +2,14 @@
 //! random operations on random sessions and comparing every answer with a
 //! model of what the cache should hold. See [`verify`] for the model and
 //! [`report`] for the output, which follows the original tool's.
+//!
+//! Its load mode ([`load`], selected by any load option) does the same
+//! checking with many connections and pipelined requests, and measures
+//! throughput and latency.
 #![forbid(unsafe_code)]
 
 mod args;
+mod load;
 mod report;
 mod verify;
 
@@ -12,17 +17,25 @@ use std::process::ExitCode;
 
 use dc_ctx::{Client, Options, FLAG_PERSISTENT};
 
-use crate::args::{Args, Config};
+use crate::args::{Args, Config, Mode};
 
 fn main() -> ExitCode {
     dc_cli::init_logging();
-    let config = dc_cli::parse::<Args>()
-        .validate()
+    let mode = dc_cli::parse::<Args>()
+        .mode()
         .unwrap_or_else(|e| dc_cli::fail(e));
-    let mut client = connect(&config)
+    match mode {
+        Mode::Verify(config) => verify_mode(&config),
+        Mode::Load(config) => load::run(&config),
+    }
+}
+
+/// The original tool: one client, one request at a time.
+fn verify_mode(config: &Config) -> ExitCode {
+    let mut client = connect(config)
         .unwrap_or_else(|reason| dc_cli::fail(format!("'DC_CTX' creation failed ({reason})")));
     let seed = config.seed.unwrap_or_else(rand::random);
-    match report::verify(&mut client, &config, seed, &mut std::io::stderr().lock()) {
+    match report::verify(&mut client, config, seed, &mut std::io::stderr().lock()) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) | Err(_) => ExitCode::FAILURE,
     }

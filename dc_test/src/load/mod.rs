@@ -1,0 +1,193 @@
+//! The load mode: many requests in flight on many connections, every
+//! answer still checked, throughput and latency measured.
+//!
+//! The parts, from the bottom:
+//!
+//! * [`data`] — session ids and data made from (salt, index, version), so
+//!   a GET answer is checked byte for byte without storing anything.
+//! * [`model`] — one state per id (absent, present with a version and an
+//!   expiry window, unknown); the rules for the right answer.
+//! * [`workload`] — one connection's share of the ids, its next request,
+//!   the check of each answer. Sans-IO.
+//! * [`pipelined`] and [`per_op`] — the drivers: a mio event loop per
+//!   thread over persistent pipelined connections, or one blocking client
+//!   per thread opening a connection per operation.
+//! * [`tally`] and [`report`] — counts, the latency histogram, the output.
+//!
+//! See `docs/performance.md` for how to use it and what it measured.
+
+pub mod args;
+pub mod data;
+pub mod gate;
+pub mod mix;
+pub mod model;
+pub mod per_op;
+pub mod pipelined;
+pub mod report;
+pub mod tally;
+pub mod workload;
+
+use std::process::ExitCode;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nal::{BlockingStream, NalError, Stream};
+
+use self::args::LoadConfig;
+use self::data::{Keyspace, SplitMix64};
+use self::gate::Gate;
+use self::report::{Progress, Summary, PROGRESS_EVERY};
+use self::tally::{Live, Tally};
+use self::workload::{Plan, Workload};
+
+/// Longest wait for each connection at the start.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs the load described by `config`, prints the result and returns the
+/// exit status: success only if every answer was right.
+pub fn run(config: &LoadConfig) -> ExitCode {
+    let seed = config.seed.unwrap_or_else(rand::random);
+    eprintln!("{}", report::start_line(config, seed));
+    let tally = match drive(config, seed) {
+        Ok(tally) => tally,
+        Err(e) => dc_cli::fail(e),
+    };
+    let summary = Summary::new(config, seed, &tally);
+    for line in summary.error_lines() {
+        eprintln!("{line}");
+    }
+    if config.json {
+        eprintln!("{}", summary.line());
+        println!("{}", summary.json());
+    } else {
+        println!("{}", summary.line());
+    }
+    if summary.errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Sets up the workloads, connects, runs the threads and merges their
+/// counts. Fails only if the server cannot be reached at the start.
+fn drive(config: &LoadConfig, seed: u64) -> Result<Tally, NalError> {
+    let mut seeds = SplitMix64::new(seed);
+    // The salt keeps this run's ids apart from earlier runs' on the same
+    // server.
+    let salt = (seeds.next_u64() >> 32) as u32;
+    let plan = Plan {
+        keyspace: Keyspace::new(salt, config.id_len, config.data_min, config.data_max),
+        mix: config.mix,
+        ttl_ms: config.ttl_ms,
+        allow_evictions: config.allow_evictions,
+        origin: Instant::now(),
+    };
+    let conns = config.conns;
+    let workloads: Vec<Workload> = (0..conns)
+        .map(|c| {
+            let budget = match config.ops {
+                Some(ops) => ops / conns as u64 + u64::from((c as u64) < ops % conns as u64),
+                None => u64::MAX,
+            };
+            Workload::new(plan, c, conns, config.ids, budget, seeds.next_u64())
+        })
+        .collect();
+    if config.new_conn_per_op {
+        // Fail fast, with the address in the message, if nobody listens.
+        BlockingStream::connect(&config.connect, Some(CONNECT_TIMEOUT))?;
+        Ok(run_per_op(config, workloads))
+    } else {
+        let mut connections = Vec::with_capacity(conns);
+        for (no, work) in workloads.into_iter().enumerate() {
+            let stream = connect(&config.connect)?;
+            connections.push((no, stream, work));
+        }
+        Ok(run_pipelined(config, connections))
+    }
+}
+
+fn connect(address: &nal::Address) -> Result<Stream, NalError> {
+    BlockingStream::connect(address, Some(CONNECT_TIMEOUT))?
+        .into_nonblocking()
+        .map_err(|source| NalError::Io {
+            address: address.to_string(),
+            action: "connect to",
+            source,
+        })
+}
+
+fn run_pipelined(config: &LoadConfig, connections: Vec<(usize, Stream, Workload)>) -> Tally {
+    let settings = pipelined::Settings {
+        depth: config.depth,
+        duration: config.duration,
+        prefill: config.prefill,
+    };
+    // Connection c goes to thread c % threads.
+    let mut groups: Vec<Vec<(usize, Stream, Workload)>> =
+        (0..config.threads).map(|_| Vec::new()).collect();
+    for connection in connections {
+        let t = connection.0 % config.threads;
+        groups[t].push(connection);
+    }
+    let jobs = groups
+        .into_iter()
+        .map(|group| move |gate: &Gate, live: &Live| pipelined::run(group, settings, gate, live))
+        .collect();
+    supervise(config, jobs)
+}
+
+fn run_per_op(config: &LoadConfig, workloads: Vec<Workload>) -> Tally {
+    let address = &config.connect;
+    let (prefill, duration) = (config.prefill, config.duration);
+    let jobs = workloads
+        .into_iter()
+        .enumerate()
+        .map(|(no, work)| {
+            move |gate: &Gate, live: &Live| {
+                per_op::run(no, address, work, prefill, duration, gate, live)
+            }
+        })
+        .collect();
+    supervise(config, jobs)
+}
+
+/// Runs each job on a thread of its own, redraws the progress line while
+/// they run, and merges their tallies.
+fn supervise<J>(config: &LoadConfig, jobs: Vec<J>) -> Tally
+where
+    J: FnOnce(&Gate, &Live) -> Tally + Send,
+{
+    let gate = Gate::new(jobs.len());
+    let live = Live::default();
+    let mut total = Tally::new();
+    let mut progress = Progress::new(config);
+    thread::scope(|scope| {
+        let (tx, rx) = mpsc::channel::<Tally>();
+        for (t, job) in jobs.into_iter().enumerate() {
+            let tx = tx.clone();
+            let (gate, live) = (&gate, &live);
+            let spawned = thread::Builder::new()
+                .name(format!("load-{t}"))
+                .spawn_scoped(scope, move || {
+                    // The receiver outlives every sender.
+                    let _ = tx.send(job(gate, live));
+                });
+            if let Err(e) = spawned {
+                total.error(|| format!("cannot start thread {t}: {e}"));
+                gate.withdraw();
+            }
+        }
+        drop(tx);
+        loop {
+            match rx.recv_timeout(PROGRESS_EVERY) {
+                Ok(tally) => total.merge(&tally),
+                Err(RecvTimeoutError::Timeout) => progress.update(&live),
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+    });
+    progress.finish();
+    total
+}

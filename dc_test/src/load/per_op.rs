@@ -1,0 +1,161 @@
+//! The `--new-conn-per-op` driver: every operation opens a connection,
+//! sends one request, reads its answer and closes — the way Apache's
+//! mod_ssl used the original distcache through `dc_client`. One blocking
+//! client per thread; the latency of an operation runs from the start of
+//! its connect to its answer.
+
+use std::io::{ErrorKind, Read, Write};
+use std::time::{Duration, Instant};
+
+use dc_protocol::{Decoder, Kind, Operation};
+use nal::{Address, BlockingStream};
+
+use super::gate::Gate;
+use super::tally::{ConnectionFailure, Live, Tally};
+use super::workload::{Pending, Phase, Workload};
+
+/// Longest wait for a connect, a write or an answer.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Publish to the progress counters every this many operations.
+const PUBLISH_EVERY: u64 = 64;
+
+/// Runs client `no` to the end: the prefill (over one connection) if asked,
+/// then, once every thread has reached `gate`, one connection per
+/// operation until `duration` or the budget is spent. The first failure
+/// ends the client.
+pub fn run(
+    no: usize,
+    address: &Address,
+    mut work: Workload,
+    prefill: bool,
+    duration: Option<Duration>,
+    gate: &Gate,
+    live: &Live,
+) -> Tally {
+    let mut tally = Tally::new();
+    let mut exchange = Exchange::default();
+    let mut broken = false;
+    if prefill {
+        let result = connect(address).and_then(|mut stream| {
+            while let Some(request) = exchange.prepare(&mut work, Phase::Prefill) {
+                exchange.round_trip(&mut stream, &request, &mut work, &mut tally, no)?;
+            }
+            Ok(())
+        });
+        if let Err(failure) = result {
+            tally.failed(no, &failure, 1);
+            broken = true;
+        }
+    }
+    // Every thread must reach the barrier, whatever happened.
+    gate.wait();
+    let started = Instant::now();
+    tally.started = Some(started);
+    let deadline = duration.map(|d| started + d);
+    let mut unpublished = 0;
+    while !broken && deadline.is_none_or(|d| Instant::now() < d) {
+        let Some(request) = exchange.prepare(&mut work, Phase::Timed) else {
+            break;
+        };
+        let result = connect(address).and_then(|mut stream| {
+            exchange.round_trip(&mut stream, &request, &mut work, &mut tally, no)
+        });
+        if let Err(failure) = result {
+            tally.failed(no, &failure, 1);
+            broken = true;
+        }
+        unpublished += 1;
+        if unpublished == PUBLISH_EVERY {
+            unpublished = 0;
+            tally.publish(live);
+        }
+    }
+    tally.finished = Some(Instant::now());
+    tally.publish(live);
+    tally
+}
+
+fn connect(address: &Address) -> Result<BlockingStream, ConnectionFailure> {
+    let stream = BlockingStream::connect(address, Some(IO_TIMEOUT))?;
+    stream.set_read_timeout(Some(IO_TIMEOUT))?;
+    stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    Ok(stream)
+}
+
+/// Buffers for one request and its answer, reused across operations.
+#[derive(Default)]
+struct Exchange {
+    request: Vec<u8>,
+    input: Vec<u8>,
+    chunk: Vec<u8>,
+}
+
+impl Exchange {
+    /// Encodes the next request of `phase` into the request buffer. The
+    /// send time is stamped now, before connecting.
+    fn prepare(&mut self, work: &mut Workload, phase: Phase) -> Option<Pending> {
+        self.request.clear();
+        work.next_request(phase, &mut self.request, Instant::now())
+    }
+
+    /// Sends the prepared request on `stream`, reads and checks its answer.
+    fn round_trip(
+        &mut self,
+        stream: &mut BlockingStream,
+        request: &Pending,
+        work: &mut Workload,
+        tally: &mut Tally,
+        no: usize,
+    ) -> Result<(), ConnectionFailure> {
+        stream.write_all(&self.request)?;
+        self.input.clear();
+        self.chunk.resize(16 * 1024, 0);
+        // A decoder per answer: a fresh connection has no partial state.
+        let mut decoder = Decoder::new(Kind::Response);
+        loop {
+            let decoded = decoder.decode(&self.input)?;
+            let consumed = decoded.consumed;
+            if let Some(command) = decoded.command {
+                if command.request_uid != request.uid || command.operation != request.operation {
+                    return Err(out_of_order(
+                        request,
+                        command.request_uid,
+                        command.operation,
+                    ));
+                }
+                let now = Instant::now();
+                tally.answered(request, now);
+                match work.settle(request, command.payload, now) {
+                    Ok(answer) => tally.right(answer),
+                    Err(wrong) => tally
+                        .error(|| format!("client {no}: {wrong}; id {}", work.id_hex(wrong.index))),
+                }
+                return Ok(());
+            }
+            // Frames of a multi-frame answer are absorbed by the decoder.
+            self.input.drain(..consumed);
+            match stream.read(&mut self.chunk) {
+                Ok(0) => return Err(ConnectionFailure::Closed { pending: 1 }),
+                Ok(n) => self.input.extend_from_slice(&self.chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    return Err(ConnectionFailure::Stalled {
+                        waited: IO_TIMEOUT,
+                        pending: 1,
+                    })
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+fn out_of_order(request: &Pending, got_uid: u32, got_op: Operation) -> ConnectionFailure {
+    ConnectionFailure::OutOfOrder {
+        uid: request.uid,
+        op: request.operation,
+        got_uid,
+        got_op,
+    }
+}

@@ -1,0 +1,331 @@
+//! The pipelined driver: one thread, one event loop, several persistent
+//! connections, each keeping `--depth` requests in flight.
+//!
+//! Each connection writes its requests back to back and matches the
+//! answers, which a server sends in order, against its FIFO of requests in
+//! flight. Readiness is edge-triggered, so a connection is driven until it
+//! would block both ways: read every answer that has arrived, check them,
+//! top the pipeline up, write. One clock reading per pass stamps both the
+//! answers just read and the requests about to be written, so a latency is
+//! the time from queueing a request to reading its answer, including any
+//! wait in this process's own loop.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use dc_protocol::{Decoder, Kind};
+use nal::{Connection, Interest, Selector, Stream, Token};
+
+use super::gate::Gate;
+use super::tally::{ConnectionFailure, Live, Tally};
+use super::workload::{Pending, Phase, Workload};
+
+/// A connection with requests in flight and no answer for this long is
+/// given up.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for events, so the deadline and stalls are noticed.
+const TICK: Duration = Duration::from_millis(200);
+/// Bytes of answers buffered per connection at least: several frames per
+/// read syscall.
+const MIN_INPUT_CAP: usize = 64 * 1024;
+
+/// One persistent connection and its workload.
+struct Pipeline {
+    /// Connection number, for messages.
+    no: usize,
+    conn: Connection,
+    decoder: Decoder,
+    pending: VecDeque<Pending>,
+    work: Workload,
+    /// Last answer, or when the pipeline last went from idle to busy.
+    progress_at: Instant,
+    open: bool,
+}
+
+/// How the thread runs its pipelines.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Requests in flight per connection.
+    pub depth: usize,
+    /// Stop sending after this long.
+    pub duration: Option<Duration>,
+    /// Add every id before the timed phase.
+    pub prefill: bool,
+}
+
+/// Runs `pipelines` (connection number, connected stream, workload) to the
+/// end: the prefill if asked, then, once every thread has reached
+/// `gate`, the timed phase until the duration or every budget is spent.
+pub fn run(
+    connections: Vec<(usize, Stream, Workload)>,
+    settings: Settings,
+    gate: &Gate,
+    live: &Live,
+) -> Tally {
+    let mut tally = Tally::new();
+    let selector = match Selector::new(1024) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tally.error(|| format!("cannot create an event loop: {e}"));
+            None
+        }
+    };
+    let mut pipelines: Vec<Pipeline> = Vec::with_capacity(connections.len());
+    for (no, stream, work) in connections {
+        let input_cap = MIN_INPUT_CAP.max(settings.depth * work.max_answer_len());
+        let output_cap = settings.depth * work.max_request_len();
+        let mut pipeline = Pipeline {
+            no,
+            conn: Connection::new(stream, input_cap, output_cap),
+            decoder: Decoder::new(Kind::Response),
+            pending: VecDeque::with_capacity(settings.depth),
+            work,
+            progress_at: Instant::now(),
+            open: false,
+        };
+        if let Some(selector) = &selector {
+            // Both interests once: an edge-triggered writable event only
+            // comes when the socket's send buffer frees up.
+            let token = Token(pipelines.len());
+            match selector.register(
+                &mut pipeline.conn,
+                token,
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
+                Ok(()) => pipeline.open = true,
+                Err(e) => tally.failed(no, &e.into(), 0),
+            }
+        }
+        pipelines.push(pipeline);
+    }
+    let mut event_loop = selector.map(|selector| EventLoop {
+        selector,
+        pipelines,
+        depth: settings.depth,
+        ready: Vec::new(),
+    });
+    if settings.prefill {
+        if let Some(event_loop) = &mut event_loop {
+            event_loop.drive(Phase::Prefill, None, &mut tally, live);
+        }
+    }
+    // Every thread must reach the barrier, whatever happened, or the
+    // others would wait for ever.
+    gate.wait();
+    let started = Instant::now();
+    tally.started = Some(started);
+    if let Some(event_loop) = &mut event_loop {
+        let deadline = settings.duration.map(|d| started + d);
+        event_loop.drive(Phase::Timed, deadline, &mut tally, live);
+        event_loop.close_all();
+    }
+    tally.finished = Some(Instant::now());
+    tally.publish(live);
+    tally
+}
+
+struct EventLoop {
+    selector: Selector,
+    pipelines: Vec<Pipeline>,
+    depth: usize,
+    /// Tokens of the last poll's events, kept to reuse its allocation.
+    ready: Vec<usize>,
+}
+
+impl EventLoop {
+    /// Runs `phase` until every pipeline is done with it: nothing more to
+    /// send (or past `deadline`) and nothing in flight.
+    fn drive(&mut self, phase: Phase, deadline: Option<Instant>, tally: &mut Tally, live: &Live) {
+        let mut stopping = false;
+        let now = Instant::now();
+        for key in 0..self.pipelines.len() {
+            self.pump(key, phase, stopping, now, tally);
+        }
+        loop {
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                stopping = true;
+            }
+            if self.pipelines.iter().all(|p| {
+                !p.open || (p.pending.is_empty() && (stopping || !p.work.wants_more(phase)))
+            }) {
+                return;
+            }
+            let wait = match deadline {
+                Some(d) if !stopping => d.saturating_duration_since(now).min(TICK),
+                _ => TICK,
+            };
+            if let Err(e) = self.selector.poll(Some(wait)) {
+                tally.error(|| format!("waiting for events failed: {e}"));
+                self.close_all();
+                return;
+            }
+            let now = Instant::now();
+            // Collected first: pumping needs `self` mutably.
+            let mut ready = std::mem::take(&mut self.ready);
+            ready.clear();
+            ready.extend(self.selector.events().iter().map(|e| e.token().0));
+            for &key in &ready {
+                self.pump(key, phase, stopping, now, tally);
+            }
+            self.ready = ready;
+            for key in 0..self.pipelines.len() {
+                let p = &self.pipelines[key];
+                let waited = now.saturating_duration_since(p.progress_at);
+                if p.open && !p.pending.is_empty() && waited > STALL_TIMEOUT {
+                    let pending = p.pending.len();
+                    self.close(key, &ConnectionFailure::Stalled { waited, pending }, tally);
+                }
+            }
+            tally.publish(live);
+        }
+    }
+
+    /// Drives pipeline `key` until it would block; closes it on failure.
+    fn pump(&mut self, key: usize, phase: Phase, stopping: bool, now: Instant, tally: &mut Tally) {
+        let Some(pipeline) = self.pipelines.get_mut(key) else {
+            return; // a spurious event
+        };
+        if !pipeline.open {
+            return;
+        }
+        if let Err(failure) = pipeline.pump(phase, stopping, self.depth, now, tally) {
+            self.close(key, &failure, tally);
+        }
+    }
+
+    fn close(&mut self, key: usize, failure: &ConnectionFailure, tally: &mut Tally) {
+        if let Some(p) = self.pipelines.get_mut(key) {
+            if p.open {
+                p.open = false;
+                tally.failed(p.no, failure, p.pending.len());
+                p.pending.clear();
+                let _ = self.selector.deregister(&mut p.conn);
+            }
+        }
+    }
+
+    fn close_all(&mut self) {
+        for p in &mut self.pipelines {
+            if p.open {
+                p.open = false;
+                let _ = self.selector.deregister(&mut p.conn);
+            }
+        }
+    }
+}
+
+impl Pipeline {
+    /// Reads and checks every answer that has arrived, refills the pipeline
+    /// and writes, until nothing more can be done without waiting.
+    fn pump(
+        &mut self,
+        phase: Phase,
+        stopping: bool,
+        depth: usize,
+        mut now: Instant,
+        tally: &mut Tally,
+    ) -> Result<(), ConnectionFailure> {
+        loop {
+            let fill = self.conn.fill()?;
+            if fill.bytes > 0 {
+                now = Instant::now();
+            }
+            let taken = self.take_answers(now, tally)?;
+            self.refill(phase, stopping, depth, now)?;
+            self.conn.flush()?;
+            if fill.eof {
+                if self.pending.is_empty() && (stopping || !self.work.wants_more(phase)) {
+                    return Ok(());
+                }
+                return Err(ConnectionFailure::Closed {
+                    pending: self.pending.len(),
+                });
+            }
+            // Reading stopped on a full buffer and bytes were taken out:
+            // more may wait in the socket, and no new event will say so.
+            if !(fill.full && taken > 0) {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Decodes and checks the whole answers in the input buffer. Returns
+    /// how many bytes that used up (frames of an answer still incomplete
+    /// count: the decoder absorbs them).
+    fn take_answers(
+        &mut self,
+        now: Instant,
+        tally: &mut Tally,
+    ) -> Result<usize, ConnectionFailure> {
+        let Pipeline {
+            no,
+            conn,
+            decoder,
+            pending,
+            work,
+            progress_at,
+            ..
+        } = self;
+        let mut taken = 0;
+        loop {
+            let decoded = decoder.decode(conn.input().as_slice())?;
+            let consumed = decoded.consumed;
+            let Some(command) = decoded.command else {
+                conn.input_mut().consume(consumed);
+                return Ok(taken + consumed);
+            };
+            let Some(request) = pending.pop_front() else {
+                return Err(ConnectionFailure::Unsolicited(command.request_uid));
+            };
+            if command.request_uid != request.uid || command.operation != request.operation {
+                return Err(ConnectionFailure::OutOfOrder {
+                    uid: request.uid,
+                    op: request.operation,
+                    got_uid: command.request_uid,
+                    got_op: command.operation,
+                });
+            }
+            tally.answered(&request, now);
+            match work.settle(&request, command.payload, now) {
+                Ok(answer) => tally.right(answer),
+                Err(wrong) => tally
+                    .error(|| format!("connection {no}: {wrong}; id {}", work.id_hex(wrong.index))),
+            }
+            conn.input_mut().consume(consumed);
+            *progress_at = now;
+            taken += consumed;
+        }
+    }
+
+    /// Queues requests until `depth` are in flight or the phase has no
+    /// more to send.
+    fn refill(
+        &mut self,
+        phase: Phase,
+        stopping: bool,
+        depth: usize,
+        now: Instant,
+    ) -> Result<(), ConnectionFailure> {
+        if self.pending.is_empty() {
+            self.progress_at = now;
+        }
+        while self.pending.len() < depth && !stopping && self.work.wants_more(phase) {
+            let max = self.work.max_request_len();
+            if self.conn.output().space() < max {
+                return Err(ConnectionFailure::OutputFull);
+            }
+            let mut planned = None;
+            let work = &mut self.work;
+            self.conn
+                .output_mut()
+                .extend_with(max, |out| planned = work.next_request(phase, out, now))
+                .map_err(|_| ConnectionFailure::OutputFull)?;
+            match planned {
+                Some(request) => self.pending.push_back(request),
+                None => break,
+            }
+        }
+        Ok(())
+    }
+}

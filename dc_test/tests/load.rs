@@ -1,0 +1,282 @@
+//! dc_test's load mode end to end: against the real dc_server (every
+//! answer must check out), and against a fake server that corrupts the
+//! sessions it returns (the run must fail).
+//!
+//! The dc_server binary is taken from beside dc_test's own. `cargo test
+//! --workspace` builds it; when only this package's tests are run and it is
+//! missing, the test builds it with `cargo build -p dc_server` first. (As
+//! with the other end-to-end tests, a stale dc_server is not rebuilt: run
+//! `cargo build --workspace` after changing the server.)
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dc_protocol::{Decoder, Kind, Request, Response, Status};
+
+/// Bound on waiting for a server to listen.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Runs dc_test with a command line written as one string.
+fn dc_test_line(line: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dc_test"))
+        .args(line.split_whitespace())
+        .output()
+        .expect("dc_test runs")
+}
+
+/// dc_server from the same build as dc_test, built if missing.
+fn dc_server_binary() -> PathBuf {
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_dc_test"))
+        .parent()
+        .expect("dc_test lives in a directory");
+    let server = bin_dir.join("dc_server");
+    if !server.exists() {
+        let target_dir = bin_dir.parent().expect("a target directory");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args(["build", "-q", "-p", "dc_server", "--target-dir"]);
+        build.arg(target_dir);
+        if bin_dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cargo runs");
+        assert!(status.success(), "cargo build -p dc_server failed");
+    }
+    server
+}
+
+/// A dc_server on a free loopback port, killed on drop.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start() -> Server {
+        let binary = dc_server_binary();
+        // The port was free when picked; if the server cannot bind it
+        // because someone took it meanwhile, try another.
+        for _ in 0..5 {
+            let port = free_port();
+            let mut child = Command::new(&binary)
+                .args(["-listen", &format!("IP:127.0.0.1:{port}")])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("dc_server starts");
+            if wait_listening(port, &mut child) {
+                return Server { child, port };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("dc_server did not start listening");
+    }
+
+    fn address(&self) -> String {
+        format!("IP:127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Connects until the server answers, it exits, or the deadline passes.
+fn wait_listening(port: u16, child: &mut Child) -> bool {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
+            return true;
+        }
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return false;
+        }
+        // Refused: not listening yet. Poll again shortly.
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON object ({e}): {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[test]
+fn load_against_dc_server_checks_out() {
+    let server = Server::start();
+    let connect = format!("-connect {}", server.address());
+
+    // Pipelined, several connections on two threads, prefilled.
+    let out = dc_test_line(&format!(
+        "{connect} -conns 4 -depth 8 -threads 2 -ids 2000 -ops 4000 -prefill -json"
+    ));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let result = json(&out);
+    assert_eq!(result["errors"], 0, "{stderr}");
+    assert_eq!(result["ops"], 4000);
+    assert_eq!(result["prefilled"], 2000);
+    assert!(result["answers"]["hits"].as_u64().unwrap() > 0, "{result}");
+    assert!(result["latency_us"]["p50"].as_u64().unwrap() > 0);
+    assert!(stderr.contains("Info, load: 4000 ops in "), "{stderr}");
+
+    // Short lifetimes: sessions expire during the run and the model must
+    // accept the server's answers around each deadline. Sessions up to
+    // 6000 bytes: answers of several frames, reassembled.
+    let out = dc_test_line(&format!(
+        "{connect} -conns 2 -depth 4 -ids 20 -ttl-ms 30 -data-min 24 -data-max 6000 \
+         -ops 3000 -mix add=4,get=4,remove=1,have=2"
+    ));
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        line.starts_with("Info, load: 3000 ops in ") && line.contains(" 0 errors;"),
+        "{line}"
+    );
+
+    // One connection per operation.
+    let out = dc_test_line(&format!(
+        "{connect} -new-conn-per-op -conns 2 -ops 300 -json"
+    ));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json(&out)["errors"], 0);
+}
+
+/// Answers every request like a cache would, except that GET hits come
+/// back with one byte flipped.
+fn corrupting_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let store: Arc<Mutex<HashMap<Vec<u8>, Vec<u8>>>> = Arc::default();
+    // The threads end when their client closes; the accept loop is left
+    // blocked when the test ends, which ends the process.
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || serve_corrupting(stream, &store));
+        }
+    });
+    port
+}
+
+fn serve_corrupting(mut stream: TcpStream, store: &Mutex<HashMap<Vec<u8>, Vec<u8>>>) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let mut decoder = Decoder::new(Kind::Request);
+    let mut input = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        let mut answers = Vec::new();
+        loop {
+            let Ok(decoded) = decoder.decode(&input) else {
+                return;
+            };
+            let consumed = decoded.consumed;
+            let Some(command) = decoded.command else {
+                input.drain(..consumed);
+                break;
+            };
+            let mut store = store.lock().unwrap();
+            let reply: Vec<u8> = match Request::parse(command.operation, command.payload) {
+                Ok(Request::Add { id, data, .. }) => {
+                    if store.contains_key(id) {
+                        vec![Status::AddMatchingSession.code()]
+                    } else {
+                        store.insert(id.to_vec(), data.to_vec());
+                        vec![Status::Ok.code()]
+                    }
+                }
+                Ok(Request::Get { id }) => match store.get(id) {
+                    Some(data) => {
+                        let mut bad = data.clone();
+                        let last = bad.len() - 1;
+                        bad[last] ^= 0x20;
+                        bad
+                    }
+                    None => vec![Status::NotOk.code()],
+                },
+                Ok(Request::Remove { id }) => vec![u8::from(store.remove(id).is_none())],
+                Ok(Request::Have { id }) => vec![u8::from(!store.contains_key(id))],
+                Err(_) => return,
+            };
+            drop(store);
+            let answer = match reply.len() {
+                1 => Response::Status(reply[0]),
+                _ => Response::Session(&reply),
+            };
+            answer
+                .encode(&mut answers, command.request_uid, command.operation)
+                .unwrap();
+            input.drain(..consumed);
+        }
+        if !answers.is_empty() && stream.write_all(&answers).is_err() {
+            return;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => input.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+#[test]
+fn a_server_returning_corrupt_sessions_fails_the_run() {
+    let port = corrupting_server();
+    let out = dc_test_line(&format!(
+        "-connect IP:127.0.0.1:{port} -conns 2 -depth 4 -ids 50 -ops 500 -prefill -mix get=1"
+    ));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Error, connection ") && stderr.contains("GET of id #"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("corrupt"), "{stderr}");
+    assert!(
+        stderr.contains(" errors (wrong answers or failed connections)"),
+        "{stderr}"
+    );
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(summary.starts_with("Info, load: 500 ops in "), "{summary}");
+    assert!(!summary.contains(" 0 errors;"), "{summary}");
+}
+
+#[test]
+fn nobody_listening_is_one_clear_error() {
+    let port = free_port();
+    let out = dc_test_line(&format!("-connect IP:127.0.0.1:{port} -load"));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Error, cannot connect to"), "{stderr}");
+}
