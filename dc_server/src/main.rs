@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use dc_engine::{ConnectionLimits, Server, ServerConfig, Shutdown};
-use dc_service::{PidFile, SocketAccess};
+use dc_service::SocketAccess;
 use dc_store::Limits;
 use nal::Address;
 
@@ -62,41 +62,23 @@ fn main() -> ExitCode {
     let mut server =
         dc_service::with_private_umask(|| Server::bind(config)).unwrap_or_else(|e| dc_cli::fail(e));
 
-    let access = SocketAccess {
-        owner: args.sockowner.clone(),
-        group: args.sockgroup.clone(),
-        // A unix socket is never left to the umask: whoever can connect can
-        // read and plant sessions.
-        mode: Some(args.sockperms.unwrap_or(dc_service::DEFAULT_SOCKET_MODE)),
+    let service = dc_service::ServiceOptions {
+        daemon: args.daemon,
+        pidfile: args.pidfile.clone(),
+        user: args.user.clone(),
+        socket: SocketAccess {
+            owner: args.sockowner.clone(),
+            group: args.sockgroup.clone(),
+            mode: args.sockperms,
+        },
     };
-    match listen.unix_path() {
-        Some(path) => {
-            dc_service::set_socket_access(path, &access).unwrap_or_else(|e| dc_cli::fail(e))
-        }
-        None if args.sockowner.is_some()
-            || args.sockgroup.is_some()
-            || args.sockperms.is_some() =>
-        {
-            dc_cli::fail("-sockowner, -sockgroup and -sockperms apply to UNIX: addresses only")
-        }
-        None => {}
-    }
-    let pidfile_path = args.pidfile.as_deref().map(absolute_path);
-    if args.daemon {
-        dc_service::daemonize()
-            .unwrap_or_else(|e| dc_cli::fail(format_args!("cannot detach: {e}")));
-    }
-    let _pidfile = pidfile_path
-        .as_deref()
-        .map(|p| PidFile::create(p).unwrap_or_else(|e| dc_cli::fail(e)));
-    // Threads do not survive daemonize's fork: start the exporter after it.
-    let _exporter = metrics_address.map(|address| {
-        dc_metrics::Exporter::start(&address, server.metrics_registry())
-            .unwrap_or_else(|e| dc_cli::fail(e))
-    });
-    if let Some(user) = &args.user {
-        dc_service::drop_privileges(user).unwrap_or_else(|e| dc_cli::fail(e));
-    }
+    let registry = server.metrics_registry();
+    let _running = dc_service::become_service(listen.unix_path(), &service, || {
+        metrics_address
+            .map(|address| dc_metrics::Exporter::start(&address, registry))
+            .transpose()
+    })
+    .unwrap_or_else(|e| dc_cli::fail(e));
 
     match server.run() {
         Ok(Shutdown::Signal(signal)) => {

@@ -13,6 +13,7 @@ mod daemon;
 mod pidfile;
 mod privileges;
 mod socket;
+mod startup;
 
 pub use daemon::daemonize;
 pub use pidfile::{PidFile, PidFileError};
@@ -21,3 +22,4 @@ pub use socket::{
     parse_mode, set_socket_access, with_private_umask, SocketAccess, SocketAccessError,
     DEFAULT_SOCKET_MODE,
 };
+pub use startup::{become_service, Running, ServiceError, ServiceOptions};
