@@ -98,11 +98,18 @@ impl Daemon {
         args: &[String],
         address: &str,
     ) -> Daemon {
+        let mut daemon = Daemon::spawn(program, dir, args, address);
+        daemon.wait_listening();
+        daemon
+    }
+
+    /// Starts `program` with its stderr in a file in `dir` (debug logs
+    /// unless RUST_LOG says otherwise), without waiting for anything.
+    fn spawn(program: &Path, dir: tempfile::TempDir, args: &[String], address: &str) -> Daemon {
         let name = program
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "program".into());
-        let name = name.as_str();
         let stderr_path = dir.path().join(format!("{name}.stderr"));
         let stderr = File::create(&stderr_path).expect("stderr log file");
         let child = Command::new(program)
@@ -116,15 +123,13 @@ impl Daemon {
             .stderr(stderr)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        let mut daemon = Daemon {
+        Daemon {
             child,
-            name: name.to_string(),
+            name,
             address: address.to_string(),
             stderr_path,
             dir,
-        };
-        daemon.wait_listening();
-        daemon
+        }
     }
 
     fn wait_listening(&mut self) {
@@ -413,26 +418,7 @@ impl Daemon {
         args: &[String],
         needle: &str,
     ) -> Daemon {
-        let stderr_path = dir.path().join(format!("{name}.stderr"));
-        let stderr = File::create(&stderr_path).expect("stderr log file");
-        let child = Command::new(bin(name))
-            .args(args)
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        let mut daemon = Daemon {
-            child,
-            name: name.to_string(),
-            address: String::new(),
-            stderr_path,
-            dir,
-        };
+        let mut daemon = Daemon::spawn(&bin(name), dir, args, "");
         let deadline = Instant::now() + START_TIMEOUT;
         while !daemon.stderr().contains(needle) {
             if let Ok(Some(status)) = daemon.child.try_wait() {
