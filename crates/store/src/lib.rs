@@ -1,7 +1,8 @@
 //! Session stores for distcache: the [`SessionStore`] trait that the server
-//! engine talks to, and [`MemoryStore`], the default in-memory store that
+//! engine talks to, [`MemoryStore`], the default in-memory store that
 //! keeps sessions ordered by expiry and evicts the soonest-expiring ones when
-//! it is full. The store is sans-IO and reads no clock: every call that needs
+//! it is full, and [`ShardedStore`], which splits a store over locked shards
+//! for a server with several threads. The store is sans-IO and reads no clock: every call that needs
 //! the time takes `now` as [`Millis`] from the caller's *monotonic* clock, so
 //! the whole store can be driven by a fake clock in tests.
 //!
@@ -132,9 +133,11 @@
 
 mod limits;
 mod memory;
+mod sharded;
 
 pub use limits::{Limits, LimitsError, MAX_SESSIONS, MIN_MAX_BYTES};
 pub use memory::{IndexMemory, MemoryStore, MAX_DATA_LEN, MAX_ID_LEN, PRESIZED_SESSIONS};
+pub use sharded::{shards_for, ShardedStore, MIN_SESSIONS_PER_SHARD};
 
 /// Milliseconds on the caller's monotonic clock.
 ///
