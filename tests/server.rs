@@ -118,7 +118,12 @@ fn replay_all(unix: bool) {
         if case["original_defect"].as_bool() == Some(true) {
             continue; // tested below for the recommended behaviour
         }
-        let args = server_args(case);
+        let mut args = server_args(case);
+        if unix {
+            // One worker thread and its own store here; TCP runs with the
+            // default, a thread per CPU sharing a sharded store.
+            args.extend(["-threads".to_string(), "1".to_string()]);
+        }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let server = if unix {
             start_server_unix(&args)
@@ -364,6 +369,45 @@ fn dc_test_fails_clearly_without_a_server() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("Error, "), "{stderr}");
+}
+
+/// With several worker threads, connections are spread over them and every
+/// thread sees every other's sessions; a stop signal drains all of them.
+#[test]
+fn worker_threads_share_the_store_and_split_connections() {
+    let mut server = start_server(&["-threads", "2"]);
+    let mut conns: Vec<Conn> = (0..6).map(|_| Conn::connect(&server.address)).collect();
+    for (i, c) in conns.iter_mut().enumerate() {
+        let id = format!("session-{i}");
+        let data = format!("data of session {i}").repeat(20);
+        assert_eq!(add(c, id.as_bytes(), data.as_bytes(), 1), 0);
+    }
+    for (j, c) in conns.iter_mut().enumerate() {
+        for i in 0..6 {
+            let id = format!("session-{i}");
+            let data = format!("data of session {i}").repeat(20);
+            let uid = 100 + u32::try_from(i).unwrap();
+            assert_eq!(
+                get(c, id.as_bytes(), uid),
+                data.as_bytes(),
+                "connection {j}, id {i}"
+            );
+        }
+    }
+    let log = server.stderr();
+    assert!(log.contains("with 2 threads"), "{log}");
+    for worker in ["(worker 0)", "(worker 1)"] {
+        assert!(
+            log.contains(worker),
+            "no connection went to {worker}:\n{log}"
+        );
+    }
+    server.signal(Signal::SIGTERM);
+    for c in &mut conns {
+        assert!(c.read_to_eof().is_empty());
+    }
+    let status = server.wait_exit(Duration::from_secs(5)).expect("stops");
+    assert_eq!(status.code(), Some(0), "{}", server.stderr());
 }
 
 /// Defect 17: exit 0 on start-up failure, 1 on a requested shutdown.

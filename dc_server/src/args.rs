@@ -96,6 +96,13 @@ pub struct Args {
           value_parser = clap::value_parser!(u64).range(0..=31_536_000))]
     pub idle_timeout: u64,
 
+    /// Worker threads serving connections (0: one per CPU this process may
+    /// run on, so `taskset -c 0 dc_server ...` gets one). With more than
+    /// one, the store is split into shards that the threads share.
+    #[arg(long, value_name = "N", default_value_t = 0,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=dc_engine::server::MAX_THREADS as u64))]
+    pub threads: usize,
+
     /// Serve Prometheus metrics over HTTP at ADDR (e.g. IP:127.0.0.1:9101),
     /// path /metrics
     #[arg(long, value_name = "ADDR")]
@@ -160,6 +167,7 @@ mod tests {
         assert_eq!(a.sessions, DEFAULT_SESSIONS);
         assert_eq!(a.memory, DEFAULT_MEMORY_MIB);
         assert_eq!(a.progress, 0);
+        assert_eq!(a.threads, 0);
         assert!(!a.daemon);
     }
 
@@ -169,6 +177,7 @@ mod tests {
             (&["-listen", "IP:1", "-sessions", "0"][..], "0"),
             (&["-listen", "IP:1", "-sessions", "abc"][..], "abc"),
             (&["-listen", "IP:1", "-sockperms", "999"][..], "999"),
+            (&["-listen", "IP:1", "-threads", "65"][..], "65"),
             (&["-sessions", "5"][..], "--listen"),
         ] {
             let e = parse(args).unwrap_err();

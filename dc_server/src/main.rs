@@ -58,6 +58,10 @@ fn main() -> ExitCode {
         limits,
         progress: args.progress,
         killable: args.killable,
+        threads: match args.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        },
     };
     let mut server =
         dc_service::with_private_umask(|| Server::bind(config)).unwrap_or_else(|e| dc_cli::fail(e));

@@ -2,19 +2,97 @@
 //! response bytes out. Sans-IO, so every cache rule can be tested on a
 //! virtual clock without a socket.
 
+use std::sync::Arc;
+
 use dc_protocol::{encode, Command, CommandHeader, Operation, Request, RequestError, Status};
-use dc_store::{AddOutcome, Millis, SessionStore};
+use dc_store::{AddOutcome, Millis, SessionStore, ShardedStore, StoreStats};
 
 use crate::stats::OpStats;
 
-/// Applies requests to a [`SessionStore`] and encodes the answers.
+/// How a [`Dispatcher`] reaches the store that holds an id: any
+/// [`SessionStore`] it owns directly (one thread), or a [`SharedStore`]
+/// through the lock of the id's shard (several threads).
+pub trait StoreAccess {
+    /// The store an id lives in.
+    type Store: SessionStore;
+
+    /// Runs `f` on the store that holds `id`, for as long as `f` runs.
+    fn with_store<R>(&mut self, id: &[u8], f: impl FnOnce(&mut Self::Store) -> R) -> R;
+
+    /// Drops expired sessions everywhere; returns how many.
+    fn expire(&mut self, now: Millis) -> usize;
+
+    /// Sessions stored everywhere.
+    fn len(&self) -> usize;
+
+    /// Whether nothing is stored.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Size and counters, everywhere.
+    fn stats(&self) -> StoreStats;
+}
+
+impl<S: SessionStore> StoreAccess for S {
+    type Store = S;
+
+    fn with_store<R>(&mut self, _id: &[u8], f: impl FnOnce(&mut S) -> R) -> R {
+        f(self)
+    }
+
+    fn expire(&mut self, now: Millis) -> usize {
+        SessionStore::expire(self, now)
+    }
+
+    fn len(&self) -> usize {
+        SessionStore::len(self)
+    }
+
+    fn stats(&self) -> StoreStats {
+        SessionStore::stats(self)
+    }
+}
+
+/// One thread's handle on a [`ShardedStore`] that several threads serve.
+#[derive(Debug)]
+pub struct SharedStore<S>(pub Arc<ShardedStore<S>>);
+
+impl<S> Clone for SharedStore<S> {
+    fn clone(&self) -> Self {
+        SharedStore(Arc::clone(&self.0))
+    }
+}
+
+impl<S: SessionStore> StoreAccess for SharedStore<S> {
+    type Store = S;
+
+    fn with_store<R>(&mut self, id: &[u8], f: impl FnOnce(&mut S) -> R) -> R {
+        f(&mut self.0.lock(id))
+    }
+
+    fn expire(&mut self, now: Millis) -> usize {
+        self.0.expire(now)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn stats(&self) -> StoreStats {
+        self.0.stats()
+    }
+}
+
+/// Applies requests to a store (see [`StoreAccess`]) and encodes the
+/// answers.
 #[derive(Debug)]
 pub struct Dispatcher<S> {
     store: S,
     stats: OpStats,
 }
 
-impl<S: SessionStore> Dispatcher<S> {
+impl<S: StoreAccess> Dispatcher<S> {
     /// A dispatcher serving `store`.
     pub fn new(store: S) -> Dispatcher<S> {
         Dispatcher {
@@ -36,7 +114,7 @@ impl<S: SessionStore> Dispatcher<S> {
     /// Drops expired sessions; the server calls this on its periodic tick so
     /// memory comes back even when no request touches the expired ids.
     pub fn expire(&mut self, now: Millis) -> usize {
-        self.store.expire(now)
+        StoreAccess::expire(&mut self.store, now)
     }
 
     /// Handles one request received at `now`, appending its response frames
@@ -67,7 +145,10 @@ impl<S: SessionStore> Dispatcher<S> {
                 data,
             } => {
                 let expires_at = now.saturating_add(Millis::from(timeout_ms));
-                let status = match self.store.add(id, data, expires_at, now) {
+                let added = self
+                    .store
+                    .with_store(id, |s| s.add(id, data, expires_at, now));
+                let status = match added {
                     AddOutcome::Stored => Status::Ok,
                     AddOutcome::Duplicate => Status::AddMatchingSession,
                     // Unreachable with the store limits the server accepts
@@ -78,23 +159,28 @@ impl<S: SessionStore> Dispatcher<S> {
                 self.stats.count(Operation::Add, status);
                 respond(out, command, &[status.code()]);
             }
-            Request::Get { id } => match self.store.get(id, now) {
-                Some(data) => {
-                    self.stats.count(Operation::Get, Status::Ok);
-                    respond(out, command, data);
-                }
-                None => {
-                    self.stats.count(Operation::Get, Status::NotOk);
-                    respond(out, command, &[Status::NotOk.code()]);
-                }
-            },
+            Request::Get { id } => {
+                // Encoded under the shard's lock: the data is copied once,
+                // straight into the answer.
+                let status = self.store.with_store(id, |s| match s.get(id, now) {
+                    Some(data) => {
+                        respond(out, command, data);
+                        Status::Ok
+                    }
+                    None => {
+                        respond(out, command, &[Status::NotOk.code()]);
+                        Status::NotOk
+                    }
+                });
+                self.stats.count(Operation::Get, status);
+            }
             Request::Remove { id } => {
-                let status = found(self.store.remove(id, now));
+                let status = found(self.store.with_store(id, |s| s.remove(id, now)));
                 self.stats.count(Operation::Remove, status);
                 respond(out, command, &[status.code()]);
             }
             Request::Have { id } => {
-                let status = found(self.store.have(id, now));
+                let status = found(self.store.with_store(id, |s| s.have(id, now)));
                 self.stats.count(Operation::Have, status);
                 respond(out, command, &[status.code()]);
             }

@@ -20,7 +20,7 @@ pub mod server;
 pub mod session;
 pub mod stats;
 
-pub use dispatch::Dispatcher;
+pub use dispatch::{Dispatcher, SharedStore, StoreAccess};
 pub use metrics::ServerMetrics;
 pub use server::{ConnectionLimits, Server, ServerConfig, ServerError, Shutdown};
 pub use session::{ClientSession, Served, SessionError};

@@ -26,7 +26,9 @@ pub(crate) enum Refusal {
     Tls,
 }
 
-/// Metrics of one server.
+/// Metrics of one server. Each worker thread holds a clone: the counters
+/// are shared, what each clone has published is its own.
+#[derive(Clone)]
 pub struct ServerMetrics {
     registry: Arc<Registry>,
     operations: Vec<Vec<Count>>,
@@ -169,8 +171,9 @@ impl ServerMetrics {
         counter(&self.closed, &[("reason", reason)]).inc();
     }
 
-    /// Publishes what changed since the last call.
-    pub(crate) fn publish(&mut self, ops: &OpStats, store: &StoreStats, connections: usize) {
+    /// Publishes the requests answered since the last call (one worker's
+    /// counts: every worker publishes its own).
+    pub(crate) fn publish_ops(&mut self, ops: &OpStats) {
         for (op, row) in ops.answers.iter().enumerate() {
             for (slot, &count) in row.iter().enumerate() {
                 let delta = count - self.published.answers[op][slot];
@@ -180,6 +183,11 @@ impl ServerMetrics {
             }
         }
         self.published = ops.clone();
+    }
+
+    /// Publishes the store's size and counters and the connections open
+    /// (server-wide figures: one worker publishes them).
+    pub(crate) fn publish_store(&mut self, store: &StoreStats, connections: usize) {
         self.sessions
             .set(i64::try_from(store.sessions).unwrap_or(i64::MAX));
         self.session_bytes
@@ -197,6 +205,20 @@ impl ServerMetrics {
         self.store_published = *store;
         self.connections_open
             .set(i64::try_from(connections).unwrap_or(i64::MAX));
+    }
+}
+
+impl ServerMetrics {
+    /// The requests answered by every worker, as published so far.
+    pub(crate) fn answered(&self) -> OpStats {
+        let mut stats = OpStats::default();
+        for (op, row) in self.operations.iter().enumerate() {
+            for (slot, counter) in row.iter().enumerate() {
+                stats.answers[op][slot] = counter.get();
+                stats.operations += counter.get();
+            }
+        }
+        stats
     }
 }
 
@@ -223,11 +245,21 @@ mod tests {
             evictions: 2,
             expirations: 1,
         };
-        m.publish(&ops, &store, 4);
-        m.publish(&ops, &store, 4); // nothing new: nothing added twice
+        m.publish_ops(&ops);
+        m.publish_store(&store, 4);
+        m.publish_ops(&ops); // nothing new: nothing added twice
+        m.publish_store(&store, 4);
+        // A second worker's clone shares the counters, not the bookkeeping.
+        let mut other = m.clone();
+        other.published = OpStats::default();
+        let mut theirs = OpStats::default();
+        theirs.count(Operation::Get, Status::Ok);
+        other.publish_ops(&theirs);
+        assert_eq!(m.answered().of(Operation::Get).ok, 2);
+        assert_eq!(m.answered().operations, 4);
         let text = dc_metrics::render(&m.registry());
         for line in [
-            r#"distcache_operations_total{command="get",result="hit"} 1"#,
+            r#"distcache_operations_total{command="get",result="hit"} 2"#,
             r#"distcache_operations_total{command="get",result="miss"} 1"#,
             r#"distcache_operations_total{command="add",result="matching_session"} 1"#,
             "distcache_sessions 3",

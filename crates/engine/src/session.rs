@@ -9,10 +9,10 @@
 //! bound).
 
 use dc_protocol::{DecodeError, Decoder, Kind, RequestError};
-use dc_store::{Millis, SessionStore};
+use dc_store::Millis;
 use thiserror::Error;
 
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{Dispatcher, StoreAccess};
 
 /// Why a connection must be closed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -68,7 +68,7 @@ impl ClientSession {
     /// On error, nothing more may be read from this connection: the stream
     /// cannot be resynchronised. Answers already in `out` for earlier
     /// requests are still valid.
-    pub fn serve<S: SessionStore>(
+    pub fn serve<S: StoreAccess>(
         &mut self,
         dispatcher: &mut Dispatcher<S>,
         input: &[u8],

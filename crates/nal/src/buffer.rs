@@ -168,9 +168,19 @@ impl Buffer {
     /// this returns `Ok(0)` without reading. Errors, including `WouldBlock`
     /// and `Interrupted`, are passed through untouched.
     pub fn read_from<R: Read + ?Sized>(&mut self, reader: &mut R) -> io::Result<usize> {
+        self.read_offered(reader).map(|(n, _)| n)
+    }
+
+    /// [`read_from`](Self::read_from), also returning how many bytes the
+    /// read was offered: a read that returns fewer than offered from a
+    /// plain socket has emptied the socket's receive queue.
+    pub(crate) fn read_offered<R: Read + ?Sized>(
+        &mut self,
+        reader: &mut R,
+    ) -> io::Result<(usize, usize)> {
         let space = self.space();
         if space == 0 {
-            return Ok(0);
+            return Ok((0, 0));
         }
         let want = MIN_READ.min(space);
         self.make_room(want);
@@ -180,10 +190,11 @@ impl Buffer {
             self.reserve_storage(target);
             self.storage.resize(target, 0);
         }
+        let offered = self.storage.len() - self.end;
         let n = reader.read(&mut self.storage[self.end..])?;
         // A reader claiming more than it was given would break our indices.
-        self.end += n.min(self.storage.len() - self.end);
-        Ok(n)
+        self.end += n.min(offered);
+        Ok((n, offered))
     }
 
     /// Does one `write` of the unread bytes to `writer` and consumes what it

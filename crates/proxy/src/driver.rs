@@ -187,7 +187,8 @@ pub struct Proxy {
     upstream: Option<UpstreamConn>,
     mux: Mux,
     config: ProxyConfig,
-    tokens: Vec<Token>,
+    /// The last poll's events: token, and whether the peer hung up.
+    tokens: Vec<(Token, bool)>,
     touched: Vec<ClientId>,
     accept_retry_at: Option<Instant>,
     logs: Logs,
@@ -284,10 +285,18 @@ impl Proxy {
 
             let now = Instant::now();
             self.tokens.clear();
-            self.tokens
-                .extend(self.selector.events().iter().map(|e| e.token()));
+            self.tokens.extend(
+                self.selector
+                    .events()
+                    .iter()
+                    .map(|e| (e.token(), e.is_read_closed() || e.is_error())),
+            );
             for i in 0..self.tokens.len() {
-                match self.tokens[i] {
+                let (token, hangup) = self.tokens[i];
+                if hangup {
+                    self.note_hangup(token);
+                }
+                match token {
                     LISTENER => self.accept_all(now),
                     SIGNALS => {
                         if let Some(shutdown) = self.take_signals() {
@@ -605,6 +614,19 @@ impl Proxy {
             conn,
             phase: Phase::Connecting,
         });
+    }
+
+    /// Tells the connection behind `token` that its peer hung up, so that
+    /// its next read goes on to the end of file (see `nal::Connection`).
+    fn note_hangup(&mut self, token: Token) {
+        let conn = match token {
+            UPSTREAM => self.upstream.as_mut().map(|up| &mut up.conn),
+            LISTENER | SIGNALS => None,
+            Token(key) => self.locals.get_mut(key).map(|local| &mut local.conn),
+        };
+        if let Some(conn) = conn {
+            conn.note_hangup();
+        }
     }
 
     fn drive_upstream(&mut self, now: Instant) {

@@ -123,6 +123,8 @@ struct Ready {
     read: bool,
     /// Writable, or closed or failed.
     write: bool,
+    /// The peer closed or the socket failed: read to the end this time.
+    hangup: bool,
 }
 
 /// Which directions of a pair an event may let move.
@@ -211,6 +213,7 @@ impl Relay {
                 token: e.token(),
                 read: e.is_readable() || e.is_read_closed() || e.is_error(),
                 write: e.is_writable() || e.is_write_closed() || e.is_error(),
+                hangup: e.is_read_closed() || e.is_error(),
             }));
             let mut stop = None;
             for event in &ready {
@@ -319,9 +322,16 @@ impl Relay {
         event: Ready,
         observer: &mut O,
     ) {
-        let Some(pair) = self.pairs.get(key) else {
+        let Some(pair) = self.pairs.get_mut(key) else {
             return; // a spurious event for a closed pair
         };
+        if event.hangup {
+            if server_side {
+                pair.server.note_hangup();
+            } else {
+                pair.client.note_hangup();
+            }
+        }
         let wake = if !pair.connected {
             // Any event on the server socket may be the connect's outcome.
             Wake::BOTH

@@ -1,137 +1,35 @@
-//! The event loop that serves clients over real sockets.
-//!
-//! One thread, one [`Selector`]. Readiness is edge-triggered, so each
-//! connection is driven until it would block in both directions: read what
-//! has arrived, answer every whole request, write the answers. Answers are
-//! built in one scratch buffer shared by all connections and written
-//! straight from it; only what the socket does not take at once is copied
-//! into the connection's capped output buffer.
-//!
-//! A connection whose peer stops reading is throttled, not dropped: once
-//! [`ConnectionLimits::max_buffer`] bytes of answers wait for it, its
-//! requests are left unread until the peer catches up. A connection that
-//! breaks the protocol is closed alone, after the answers to its earlier
-//! requests are sent. Connections beyond [`ConnectionLimits::max_connections`]
-//! are closed as soon as they are accepted, and an accept that fails for
-//! want of file descriptors is retried on the next tick, not spun on. Each
-//! limit, when hit, is counted in the metrics and logged at most once per
-//! [`LIMIT_LOG_INTERVAL`].
+//! One worker: an event loop serving its share of the connections. The
+//! first worker (the one with a [`Front`]) also accepts connections, takes
+//! the signals, purges expired sessions and prints the activity line.
 
 use std::io::{self, ErrorKind, Write};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dc_store::{Limits, MemoryStore, Millis, SessionStore};
+use dc_store::Millis;
 use log::{debug, info, warn};
-use nal::{Address, Connection, Listener, NalError, Selector, Stream};
+use nal::{Connection, Listener, Selector, Stream};
 use nal::{Interest, Token};
 use signal_hook::consts::signal::{SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
-use thiserror::Error;
 
 use dc_metrics::RateLimitedLog;
 
-use crate::dispatch::Dispatcher;
+use super::hub::{Hub, Retirement, WAKER};
+use super::{io_err, ServerError, Shutdown, INPUT_CAP, LIMIT_LOG_INTERVAL, SHUTDOWN_GRACE, TICK};
+use crate::dispatch::{Dispatcher, StoreAccess};
 use crate::metrics::{Refusal, ServerMetrics};
 use crate::session::ClientSession;
 use crate::stats::ProgressLine;
 
-/// Bytes of received data buffered per connection: several whole frames,
-/// so one read syscall can bring in a burst of pipelined requests.
-pub const INPUT_CAP: usize = 64 * 1024;
-/// Default answers waiting for a slow reader beyond which its requests are
-/// no longer served until it reads some.
-pub const DEFAULT_MAX_BUFFER: usize = 256 * 1024;
-/// Default most client connections served at once.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// The largest single answer (16 full frames): a connection's output buffer
 /// holds its high-water mark plus this, since one answer may start just
 /// below the mark.
 const MAX_ANSWER: usize = dc_protocol::MAX_PAYLOAD + 16 * dc_protocol::HEADER_LEN;
-/// Shortest time between two log lines about the same limit being hit.
-pub const LIMIT_LOG_INTERVAL: Duration = Duration::from_secs(10);
-/// Longest the loop sleeps without events: the period of expiry purges and
-/// of the activity line checks.
-pub const TICK: Duration = Duration::from_millis(500);
-
-/// Longest a stopping server waits for clients to read the answers they are
-/// owed.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
-
-/// Limits on client connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnectionLimits {
-    /// Most connections served at once; more are closed at accept.
-    pub max_connections: usize,
-    /// Answers a connection may leave unread before its further requests are
-    /// held back (at least one largest answer is always allowed).
-    pub max_buffer: usize,
-    /// Close connections that have sent nothing for this long (`None`:
-    /// never; the default, since persistent clients such as dc_client and
-    /// the original client library may idle for hours, and the original
-    /// library does not recover from a closed connection).
-    pub idle_timeout: Option<Duration>,
-}
-
-impl Default for ConnectionLimits {
-    fn default() -> Self {
-        ConnectionLimits {
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-            max_buffer: DEFAULT_MAX_BUFFER,
-            idle_timeout: None,
-        }
-    }
-}
-
-/// How the server is set up.
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    /// Limits on client connections.
-    pub connections: ConnectionLimits,
-    /// Where to listen.
-    pub listen: Address,
-    /// Capacity of the session store.
-    pub limits: Limits,
-    /// Print the activity line whenever the operation count crosses a
-    /// multiple of this (0: only the once-a-second line when the number of
-    /// sessions changed, as the original).
-    pub progress: u64,
-    /// SIGUSR1 and SIGUSR2 stop the server (otherwise they are ignored).
-    pub killable: bool,
-    /// Serve TLS only, with this configuration (which should require
-    /// client certificates); `None`: plain TCP, as the original.
-    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
-}
-
-/// Why the server could not start or had to stop.
-#[derive(Debug, Error)]
-pub enum ServerError {
-    /// The listening address could not be bound.
-    #[error(transparent)]
-    Listen(#[from] NalError),
-    /// The event loop failed.
-    #[error("{what}: {source}")]
-    Io {
-        /// What was being done.
-        what: &'static str,
-        /// The underlying error.
-        source: io::Error,
-    },
-}
-
-fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> ServerError {
-    move |source| ServerError::Io { what, source }
-}
-
-/// Why [`Server::run`] returned normally.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Shutdown {
-    /// Stopped by this signal (SIGINT, SIGTERM, or SIGUSR1/2 with `killable`).
-    Signal(i32),
-}
 
 /// A connected client.
 #[derive(Debug)]
@@ -153,32 +51,33 @@ struct LimitLogs {
     throttled: RateLimitedLog,
 }
 
-/// The distcache server: a listener, its clients and the session store.
-pub struct Server {
-    selector: Selector,
-    listener: Listener,
-    signals: Signals,
-    clients: Slab<Client>,
-    dispatcher: Dispatcher<MemoryStore>,
-    config: ServerConfig,
-    started: Instant,
-    scratch: Vec<u8>,
-    /// Tokens of the last poll's events, kept to reuse its allocation.
-    ready: Vec<Token>,
-    progress: ProgressState,
-    metrics: ServerMetrics,
-    logs: LimitLogs,
-    /// An accept failed for want of resources: retry on the next tick.
-    accept_pending: bool,
+impl LimitLogs {
+    fn new() -> LimitLogs {
+        LimitLogs {
+            connections: RateLimitedLog::new(LIMIT_LOG_INTERVAL),
+            accept: RateLimitedLog::new(LIMIT_LOG_INTERVAL),
+            idle: RateLimitedLog::new(LIMIT_LOG_INTERVAL),
+            protocol: RateLimitedLog::new(LIMIT_LOG_INTERVAL),
+            tls: RateLimitedLog::new(LIMIT_LOG_INTERVAL),
+            throttled: RateLimitedLog::new(LIMIT_LOG_INTERVAL),
+        }
+    }
 }
 
-impl Server {
-    /// Binds the listening socket and sets up signal handling; serving
-    /// starts with [`run`](Self::run). Binding first lets a caller drop
-    /// privileges in between.
-    pub fn bind(config: ServerConfig) -> Result<Server, ServerError> {
-        let mut listener = Listener::bind(&config.listen)?;
-        let selector = Selector::new(1024).map_err(io_err("creating the event loop"))?;
+/// What only the first worker has: the listener, the signals, and the
+/// server-wide chores.
+pub(super) struct Front {
+    listener: Listener,
+    signals: Signals,
+    /// An accept failed for want of resources: retry on the next tick.
+    accept_pending: bool,
+    progress: ProgressState,
+}
+
+impl Front {
+    /// Registers `listener` and the stop signals with the first worker's
+    /// selector.
+    pub(super) fn new(mut listener: Listener, selector: &Selector) -> Result<Front, ServerError> {
         selector
             .register(&mut listener, LISTENER, Interest::READABLE)
             .map_err(io_err("registering the listener"))?;
@@ -187,50 +86,69 @@ impl Server {
         selector
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .map_err(io_err("registering signal handlers"))?;
-        let dispatcher = Dispatcher::new(MemoryStore::new(config.limits));
-        Ok(Server {
-            selector,
+        Ok(Front {
             listener,
             signals,
-            clients: Slab::new(),
-            dispatcher,
-            config,
-            started: Instant::now(),
-            scratch: Vec::new(),
-            ready: Vec::new(),
-            progress: ProgressState::new(),
-            metrics: ServerMetrics::new(),
-            logs: LimitLogs {
-                connections: RateLimitedLog::new(LIMIT_LOG_INTERVAL),
-                accept: RateLimitedLog::new(LIMIT_LOG_INTERVAL),
-                idle: RateLimitedLog::new(LIMIT_LOG_INTERVAL),
-                protocol: RateLimitedLog::new(LIMIT_LOG_INTERVAL),
-                tls: RateLimitedLog::new(LIMIT_LOG_INTERVAL),
-                throttled: RateLimitedLog::new(LIMIT_LOG_INTERVAL),
-            },
             accept_pending: false,
+            progress: ProgressState::new(),
         })
     }
+}
 
-    /// The address actually listened on (with the real port after a bind to
-    /// port 0).
-    pub fn local_address(&self) -> Address {
-        self.listener.local_address()
+/// One event loop and the connections it serves.
+pub(super) struct Worker<S> {
+    index: usize,
+    selector: Selector,
+    front: Option<Front>,
+    clients: Slab<Client>,
+    dispatcher: Dispatcher<S>,
+    hub: Arc<Hub>,
+    scratch: Vec<u8>,
+    /// The last poll's events (token, and whether the peer hung up), kept
+    /// to reuse the allocation.
+    ready: Vec<(Token, bool)>,
+    /// Connections handed over by the first worker, being taken in.
+    arrivals: Vec<Stream>,
+    metrics: ServerMetrics,
+    logs: LimitLogs,
+}
+
+impl<S: StoreAccess> Worker<S> {
+    pub(super) fn new(
+        index: usize,
+        selector: Selector,
+        front: Option<Front>,
+        store: S,
+        hub: &Arc<Hub>,
+        metrics: ServerMetrics,
+    ) -> Worker<S> {
+        Worker {
+            index,
+            selector,
+            front,
+            clients: Slab::new(),
+            dispatcher: Dispatcher::new(store),
+            hub: Arc::clone(hub),
+            scratch: Vec::new(),
+            ready: Vec::new(),
+            arrivals: Vec::new(),
+            metrics,
+            logs: LimitLogs::new(),
+        }
     }
 
-    /// The metrics registry, for an HTTP exporter.
-    pub fn metrics_registry(&self) -> std::sync::Arc<dc_metrics::Registry> {
-        self.metrics.registry()
+    pub(super) fn index(&self) -> usize {
+        self.index
     }
 
-    /// Serves until a stop signal arrives.
-    pub fn run(&mut self) -> Result<Shutdown, ServerError> {
-        info!(
-            "listening on {}, up to {} sessions and {} bytes of session data",
-            self.local_address(),
-            self.config.limits.max_sessions,
-            self.config.limits.max_bytes
-        );
+    /// Serves until a stop signal arrives (first worker) or the first
+    /// worker asks it to stop (the others).
+    pub(super) fn run(&mut self) -> Result<Shutdown, ServerError> {
+        let hub = Arc::clone(&self.hub);
+        let _retire = Retirement {
+            hub: &hub,
+            index: self.index,
+        };
         let mut next_tick = Instant::now() + TICK;
         loop {
             let timeout = next_tick.saturating_duration_since(Instant::now());
@@ -242,20 +160,39 @@ impl Server {
             // Collected first: handling an event needs `self` mutably.
             let mut ready = std::mem::take(&mut self.ready);
             ready.clear();
-            ready.extend(self.selector.events().iter().map(|e| e.token()));
-            for &token in &ready {
+            ready.extend(
+                self.selector
+                    .events()
+                    .iter()
+                    .map(|e| (e.token(), e.is_read_closed() || e.is_error())),
+            );
+            let mut stop = None;
+            for &(token, hangup) in &ready {
                 match token {
                     LISTENER => self.accept_all(now),
-                    SIGNALS => {
-                        if let Some(shutdown) = self.take_signals() {
-                            self.shutdown();
-                            return Ok(shutdown);
+                    SIGNALS => stop = stop.or(self.take_signals()),
+                    WAKER => {
+                        if self.front.is_none() && self.hub.stopping(self.index) {
+                            // The first worker stopped on a signal.
+                            stop = Some(Shutdown::Signal(0));
                         }
+                        self.take_arrivals(now);
                     }
-                    Token(key) => self.drive(key, now, woke),
+                    Token(key) => {
+                        if hangup {
+                            if let Some(client) = self.clients.get_mut(key) {
+                                client.conn.note_hangup();
+                            }
+                        }
+                        self.drive(key, now, woke)
+                    }
                 }
             }
             self.ready = ready;
+            if let Some(shutdown) = stop {
+                self.shutdown();
+                return Ok(shutdown);
+            }
             if Instant::now() >= next_tick {
                 next_tick = Instant::now() + TICK;
                 self.tick(now);
@@ -264,63 +201,83 @@ impl Server {
     }
 
     fn now(&self) -> Millis {
-        Millis::try_from(self.started.elapsed().as_millis()).unwrap_or(Millis::MAX)
+        Millis::try_from(self.hub.started.elapsed().as_millis()).unwrap_or(Millis::MAX)
     }
 
     fn accept_all(&mut self, now: Millis) {
-        self.accept_pending = false;
+        let max_connections = self.hub.config.connections.max_connections;
         loop {
-            match self.listener.accept() {
-                Ok(Some(stream)) => {
-                    if self.clients.len() >= self.config.connections.max_connections {
-                        // Accept and close at once: left in the backlog it
-                        // would wait there, and the client with it.
-                        self.metrics.refused(Refusal::Limit);
-                        let (limit, peer) = (
-                            self.config.connections.max_connections,
-                            stream.peer_description(),
-                        );
-                        self.logs.connections.warn(Instant::now(), || {
-                            format!("connection limit ({limit}) reached: refusing {peer}")
-                        });
-                        drop(stream);
-                        continue;
-                    }
-                    self.metrics.connections_accepted.inc();
-                    let stream = match &self.config.tls {
-                        Some(tls) => match stream.into_tls_server(std::sync::Arc::clone(tls)) {
-                            Ok(s) => s,
-                            Err(e) => {
-                                warn!("cannot start TLS: {e}");
-                                continue;
-                            }
-                        },
-                        None => stream,
-                    };
-                    self.add_client(stream, now);
-                }
+            let Some(front) = self.front.as_mut() else {
+                return;
+            };
+            front.accept_pending = false;
+            let stream = match front.listener.accept() {
+                Ok(Some(stream)) => stream,
                 Ok(None) => return,
                 Err(e) => {
                     // EMFILE and friends: the connection stays in the
                     // backlog. Retrying now would spin, and with edge
                     // triggering no new event may come: retry on the tick.
                     self.metrics.accept_errors.inc();
-                    let address = self.local_address();
+                    let address = &self.hub.local_address;
                     self.logs.accept.warn(Instant::now(), || {
                         format!("accept on {address} failed: {e}")
                     });
-                    self.accept_pending = true;
+                    front.accept_pending = true;
                     return;
                 }
+            };
+            if self.hub.open_total() >= max_connections {
+                // Accept and close at once: left in the backlog it would
+                // wait there, and the client with it.
+                self.metrics.refused(Refusal::Limit);
+                let peer = stream.peer_description();
+                self.logs.connections.warn(Instant::now(), || {
+                    format!("connection limit ({max_connections}) reached: refusing {peer}")
+                });
+                continue;
             }
+            self.metrics.connections_accepted.inc();
+            let stream = match &self.hub.config.tls {
+                Some(tls) => match stream.into_tls_server(Arc::clone(tls)) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        warn!("cannot start TLS: {e}");
+                        continue;
+                    }
+                },
+                None => stream,
+            };
+            let to = self.hub.least_busy(self.index);
+            let stream = if to == self.index {
+                stream
+            } else {
+                match self.hub.hand_over(to, stream) {
+                    Ok(()) => continue,
+                    Err(stream) => stream,
+                }
+            };
+            self.hub.opened(self.index);
+            self.add_client(stream, now);
         }
     }
 
+    /// Takes in the connections the first worker handed over.
+    fn take_arrivals(&mut self, now: Millis) {
+        let mut arrivals = std::mem::take(&mut self.arrivals);
+        self.hub.take_streams(self.index, &mut arrivals);
+        for stream in arrivals.drain(..) {
+            self.add_client(stream, now);
+        }
+        self.arrivals = arrivals;
+    }
+
+    /// Starts serving `stream`, already counted as this worker's.
     fn add_client(&mut self, stream: Stream, now: Millis) {
         let peer = stream.peer_description();
         let entry = self.clients.vacant_entry();
         let key = entry.key();
-        let limits = self.config.connections;
+        let limits = self.hub.config.connections;
         let mut client = Client {
             conn: Connection::new(stream, INPUT_CAP, limits.max_buffer + MAX_ANSWER),
             session: ClientSession::new(),
@@ -336,9 +293,13 @@ impl Server {
             Interest::READABLE | Interest::WRITABLE,
         ) {
             warn!("cannot watch the connection from {}: {e}", client.peer);
+            self.hub.closed(self.index);
             return;
         }
-        debug!("connection {key} from {}", client.peer);
+        debug!(
+            "connection {key} from {} (worker {})",
+            client.peer, self.index
+        );
         entry.insert(client);
         // Data may already be waiting.
         self.drive(key, now, Instant::now());
@@ -351,7 +312,7 @@ impl Server {
         let Some(client) = self.clients.get_mut(key) else {
             return; // a spurious event for a closed connection
         };
-        let high_water = self.config.connections.max_buffer;
+        let high_water = self.hub.config.connections.max_buffer;
         let result = step(
             client,
             &mut self.dispatcher,
@@ -418,16 +379,19 @@ impl Server {
         if self.clients.contains(key) {
             let mut client = self.clients.remove(key);
             let _ = self.selector.deregister(&mut client.conn);
+            self.hub.closed(self.index);
         }
     }
 
     /// Returns the reason to stop, if a signal asks for it.
     fn take_signals(&mut self) -> Option<Shutdown> {
+        let front = self.front.as_mut()?;
+        let killable = self.hub.config.killable;
         let mut stop = None;
-        for signal in self.signals.pending() {
+        for signal in front.signals.pending() {
             match signal {
                 SIGINT | SIGTERM => stop = Some(Shutdown::Signal(signal)),
-                SIGUSR1 | SIGUSR2 if self.config.killable => stop = Some(Shutdown::Signal(signal)),
+                SIGUSR1 | SIGUSR2 if killable => stop = Some(Shutdown::Signal(signal)),
                 other => info!("ignoring signal {other} (start with -killable to stop on it)"),
             }
         }
@@ -439,15 +403,26 @@ impl Server {
     /// (including ones held back by back-pressure) and to take the answers;
     /// then drops them all.
     fn shutdown(&mut self) {
-        info!(
-            "shutting down: {} connections, {} sessions, {} operations",
+        if let Some(front) = self.front.as_mut() {
+            let _ = self.selector.deregister(&mut front.listener);
+            // The other workers drain their connections alongside.
+            self.hub.stop_all();
+            info!(
+                "shutting down: {} connections, {} sessions",
+                self.hub.open_total(),
+                self.dispatcher.store().len(),
+            );
+        }
+        debug!(
+            "worker {} stopping: {} connections, {} operations served",
+            self.index,
             self.clients.len(),
-            self.dispatcher.store().len(),
             self.dispatcher.stats().operations
         );
-        let _ = self.selector.deregister(&mut self.listener);
+        // Connections handed over but not yet taken in are owed nothing.
+        self.take_arrivals(self.now());
         let deadline = Instant::now() + SHUTDOWN_GRACE;
-        let high_water = self.config.connections.max_buffer;
+        let high_water = self.hub.config.connections.max_buffer;
         let mut keys: Vec<usize> = Vec::new();
         loop {
             let now = self.now();
@@ -486,34 +461,45 @@ impl Server {
                 self.clients.len()
             );
         }
-        self.clients.clear();
+        let keys: Vec<usize> = self.clients.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            self.close(key);
+        }
     }
 
     fn tick(&mut self, now: Millis) {
-        if self.accept_pending {
-            self.accept_all(now);
-        }
-        if let Some(idle) = self.config.connections.idle_timeout {
+        // Handed-over connections whose wake-up was lost.
+        self.take_arrivals(now);
+        if let Some(idle) = self.hub.config.connections.idle_timeout {
             self.close_idle(idle);
         }
+        self.metrics.publish_ops(self.dispatcher.stats());
+        // The rest is server-wide: the first worker does it for all.
+        if self.front.as_ref().is_some_and(|f| f.accept_pending) {
+            self.accept_all(now);
+        }
+        let every = self.hub.config.progress;
+        let Some(front) = self.front.as_mut() else {
+            return;
+        };
         let expired = self.dispatcher.expire(now);
         if expired > 0 {
             debug!("{expired} sessions expired");
         }
         let store = self.dispatcher.store().stats();
-        self.metrics
-            .publish(self.dispatcher.stats(), &store, self.clients.len());
-        let stats = self.dispatcher.stats();
-        if let Some(line) = self.progress.due(
-            stats.operations,
-            store.sessions,
-            self.config.progress,
-            Instant::now(),
-        ) {
+        let connections = self.hub.open_total();
+        self.metrics.publish_store(&store, connections);
+        // Every worker's counts, as last published (this one's just now).
+        let stats = self.metrics.answered();
+        if let Some(line) =
+            front
+                .progress
+                .due(stats.operations, store.sessions, every, Instant::now())
+        {
             let get = stats.of(dc_protocol::Operation::Get);
             info!(
                 "{line}, connections = {}, get hits = {}, misses = {}, evictions = {}, expirations = {}",
-                self.clients.len(),
+                connections,
                 get.ok,
                 get.not_ok,
                 store.evictions,
@@ -575,9 +561,9 @@ struct Progress {
     throttled: bool,
 }
 
-fn step(
+fn step<S: StoreAccess>(
     client: &mut Client,
-    dispatcher: &mut Dispatcher<MemoryStore>,
+    dispatcher: &mut Dispatcher<S>,
     scratch: &mut Vec<u8>,
     now: Millis,
     reading: Reading,

@@ -1,0 +1,190 @@
+//! What the worker threads share: the configuration, the clock's epoch, and
+//! one inbox per worker through which the accepting worker hands over
+//! connections and asks it to stop.
+//!
+//! Each inbox counts the connections its worker serves. The accepting
+//! worker reads the counts to pick the least busy worker (itself on a tie,
+//! since keeping a connection costs no wake-up) and to enforce the
+//! connection limit over all workers. A handed-over connection is counted
+//! by the sender, before the receiver has even seen it, so a burst of
+//! accepts spreads out instead of piling on whichever worker looked idle
+//! first.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use nal::{Address, Selector, Stream, Token, Waker};
+
+use super::{io_err, ServerConfig, ServerError};
+
+/// The token of each worker's waker.
+pub(super) const WAKER: Token = Token(usize::MAX - 3);
+
+/// A retired worker's count: never the least busy.
+const RETIRED: usize = usize::MAX / 2;
+
+/// One worker's mailbox.
+pub(super) struct Inbox {
+    streams: Mutex<Vec<Stream>>,
+    waker: Waker,
+    /// Connections this worker serves, plus those on their way to it.
+    open: AtomicUsize,
+    stop: AtomicBool,
+}
+
+/// Shared by every worker of one server.
+pub(super) struct Hub {
+    pub(super) config: ServerConfig,
+    /// The epoch of the store's millisecond clock: the same for every
+    /// worker, since they store and compare each other's expiries.
+    pub(super) started: Instant,
+    pub(super) local_address: Address,
+    inboxes: Vec<Inbox>,
+}
+
+impl Hub {
+    /// A hub for `threads` workers, and their selectors (each with its
+    /// waker registered).
+    pub(super) fn new(
+        config: ServerConfig,
+        local_address: Address,
+        threads: usize,
+    ) -> Result<(Arc<Hub>, Vec<Selector>), ServerError> {
+        let mut selectors = Vec::with_capacity(threads);
+        let mut inboxes = Vec::with_capacity(threads);
+        for _ in 0..threads {
+            let selector = Selector::new(1024).map_err(io_err("creating the event loop"))?;
+            let waker = selector
+                .waker(WAKER)
+                .map_err(io_err("creating the event loop's waker"))?;
+            inboxes.push(Inbox {
+                streams: Mutex::new(Vec::new()),
+                waker,
+                open: AtomicUsize::new(0),
+                stop: AtomicBool::new(false),
+            });
+            selectors.push(selector);
+        }
+        let hub = Hub {
+            config,
+            started: Instant::now(),
+            local_address,
+            inboxes,
+        };
+        Ok((Arc::new(hub), selectors))
+    }
+
+    /// Connections served over all workers.
+    pub(super) fn open_total(&self) -> usize {
+        self.inboxes
+            .iter()
+            .map(|i| i.open.load(Ordering::Relaxed))
+            .filter(|&n| n < RETIRED)
+            .sum()
+    }
+
+    /// The worker that should take a new connection: the one serving the
+    /// fewest, `me` on a tie.
+    pub(super) fn least_busy(&self, me: usize) -> usize {
+        let mut best = me;
+        let mut fewest = self.open(me);
+        for (index, inbox) in self.inboxes.iter().enumerate() {
+            let open = inbox.open.load(Ordering::Relaxed);
+            if open < fewest {
+                (best, fewest) = (index, open);
+            }
+        }
+        best
+    }
+
+    /// Connections worker `index` serves.
+    pub(super) fn open(&self, index: usize) -> usize {
+        self.inboxes
+            .get(index)
+            .map_or(RETIRED, |i| i.open.load(Ordering::Relaxed))
+    }
+
+    /// Counts a connection worker `index` took on itself.
+    pub(super) fn opened(&self, index: usize) {
+        if let Some(inbox) = self.inboxes.get(index) {
+            inbox.open.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Uncounts a connection worker `index` closed.
+    pub(super) fn closed(&self, index: usize) {
+        if let Some(inbox) = self.inboxes.get(index) {
+            // Never below zero, whatever the bookkeeping.
+            let _ = inbox
+                .open
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        }
+    }
+
+    /// Hands `stream` to worker `index`, counted already, and wakes it.
+    /// Gives the stream back if that worker is gone.
+    pub(super) fn hand_over(&self, index: usize, stream: Stream) -> Result<(), Stream> {
+        let Some(inbox) = self.inboxes.get(index) else {
+            return Err(stream);
+        };
+        if inbox.open.load(Ordering::Relaxed) >= RETIRED {
+            return Err(stream);
+        }
+        inbox.open.fetch_add(1, Ordering::Relaxed);
+        inbox
+            .streams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(stream);
+        if inbox.waker.wake().is_err() {
+            // It will find the stream on its next tick.
+            log::debug!("cannot wake worker {index}");
+        }
+        Ok(())
+    }
+
+    /// The connections handed to worker `index` since it last looked.
+    pub(super) fn take_streams(&self, index: usize, into: &mut Vec<Stream>) {
+        if let Some(inbox) = self.inboxes.get(index) {
+            into.append(&mut inbox.streams.lock().unwrap_or_else(PoisonError::into_inner));
+        }
+    }
+
+    /// Whether worker `index` has been asked to stop.
+    pub(super) fn stopping(&self, index: usize) -> bool {
+        self.inboxes
+            .get(index)
+            .is_none_or(|i| i.stop.load(Ordering::Acquire))
+    }
+
+    /// Asks every worker to stop, and wakes it to notice.
+    pub(super) fn stop_all(&self) {
+        for inbox in &self.inboxes {
+            inbox.stop.store(true, Ordering::Release);
+            let _ = inbox.waker.wake();
+        }
+    }
+
+    /// Marks worker `index` as gone: it gets no more connections.
+    pub(super) fn retire(&self, index: usize) {
+        if let Some(inbox) = self.inboxes.get(index) {
+            inbox.open.store(RETIRED, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Makes sure a worker that has stopped (for any reason) gets no more
+/// connections, and that streams left in its inbox are closed.
+pub(super) struct Retirement<'a> {
+    pub(super) hub: &'a Arc<Hub>,
+    pub(super) index: usize,
+}
+
+impl Drop for Retirement<'_> {
+    fn drop(&mut self) {
+        self.hub.retire(self.index);
+        let mut left = Vec::new();
+        self.hub.take_streams(self.index, &mut left);
+    }
+}
