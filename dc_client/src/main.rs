@@ -63,6 +63,7 @@ fn main() -> ExitCode {
         mux,
         tls,
         killable: args.killable,
+        spin: std::time::Duration::from_micros(args.spin_us),
     };
     let mut proxy =
         dc_service::with_private_umask(|| Proxy::bind(config)).unwrap_or_else(|e| dc_cli::fail(e));

@@ -26,7 +26,7 @@ pub mod mux;
 pub mod stats;
 pub mod tls;
 
-pub use driver::{Proxy, ProxyConfig, ProxyError, Shutdown};
+pub use driver::{Proxy, ProxyConfig, ProxyError, Shutdown, DEFAULT_SPIN};
 pub use error::{AtCapacity, ClientClose, LossReason, UpstreamLoss};
 pub use mux::{ClientId, ClientInput, Event, Mux, MuxConfig, UpstreamState};
 pub use stats::{Outcome, Stats};
