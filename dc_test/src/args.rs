@@ -528,6 +528,13 @@ mod tests {
             }
         );
         assert_eq!(err(&["-new-conn-per-op", "-depth", "2"]), L::DepthPerOp(2));
+        assert_eq!(err(&["-new-conn-per-op", "-rate", "100"]), L::RatePerOp);
+        for bad in ["0", "-5", "NaN", "1e9"] {
+            assert!(
+                matches!(err(&["-rate", bad]), L::Range { option: "rate", .. }),
+                "-rate {bad}"
+            );
+        }
         assert_eq!(
             err(&["-new-conn-per-op", "-conns", "2", "-threads", "1"]),
             L::ThreadsPerOp {

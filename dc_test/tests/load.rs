@@ -162,6 +162,24 @@ fn load_against_dc_server_checks_out() {
         "{line}"
     );
 
+    // Paced: 400 requests a second over two connections for one second.
+    // Unpaced, this server answers thousands in that time; paced, no more
+    // than the schedule's 400 (plus each connection's first) may go out,
+    // and nearly all of them do since the server keeps up easily.
+    let out = dc_test_line(&format!(
+        "{connect} -conns 2 -rate 400 -duration 1 -ids 200 -prefill -json"
+    ));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let result = json(&out);
+    let ops = result["ops"].as_u64().unwrap();
+    assert!(
+        (300..=402).contains(&ops),
+        "{ops} ops at -rate 400 for 1 s: {stderr}"
+    );
+    assert_eq!(result["rate"], 400.0);
+    assert!(stderr.contains("at 400 ops/s"), "{stderr}");
+
     // One connection per operation.
     let out = dc_test_line(&format!(
         "{connect} -new-conn-per-op -conns 2 -ops 300 -json"

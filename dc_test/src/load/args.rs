@@ -43,10 +43,14 @@ pub const DEFAULT_TTL_MS: u32 = 300_000;
 /// The ids of the load-mode options, which the verify-only options
 /// conflict with (listed one by one, so that clap's message names only the
 /// option actually given).
-pub const LOAD_OPTIONS: [&str; 15] = [
+/// Highest `--rate`: far above what one machine can generate.
+pub const MAX_RATE: f64 = 100_000_000.0;
+
+pub const LOAD_OPTIONS: [&str; 16] = [
     "load",
     "conns",
     "depth",
+    "rate",
     "duration",
     "ids",
     "id_len",
@@ -76,6 +80,13 @@ pub struct LoadArgs {
     /// Requests in flight (pipelined) per connection [default: 1].
     #[arg(long, value_name = "D")]
     pub depth: Option<usize>,
+    /// Send at this many requests per second in all, spread evenly over the
+    /// connections, instead of as fast as answers come back. Latencies
+    /// then count from when each request was due, not when it went out, so
+    /// a server that falls behind shows it (no coordinated omission)
+    /// [default: as fast as possible].
+    #[arg(long, value_name = "OPS")]
+    pub rate: Option<f64>,
     /// Stop after this many seconds (fractions allowed) [default: 10,
     /// unless --ops is given]. With --ops too, stop at whichever comes
     /// first.
@@ -133,6 +144,8 @@ pub struct LoadConfig {
     pub conns: usize,
     /// Requests in flight per connection.
     pub depth: usize,
+    /// Requests per second in all, if paced.
+    pub rate: Option<f64>,
     /// Stop after this long, if set.
     pub duration: Option<Duration>,
     /// Stop after this many operations in all, if set.
@@ -211,6 +224,9 @@ pub enum LoadArgsError {
         /// `--conns`.
         conns: usize,
     },
+    /// `--new-conn-per-op` with `--rate`.
+    #[error("--rate paces persistent connections: it does not apply to --new-conn-per-op")]
+    RatePerOp,
     /// `--new-conn-per-op` with pipelining.
     #[error("--new-conn-per-op sends one request per connection: --depth must be 1 (got {0})")]
     DepthPerOp(usize),
@@ -264,6 +280,17 @@ impl LoadArgs {
         }
         let conns = range("conns", self.conns.unwrap_or(1), 1, MAX_CONNS)?;
         let depth = range("depth", self.depth.unwrap_or(1), 1, MAX_DEPTH)?;
+        let rate = match self.rate {
+            Some(r) if r.is_finite() && (1.0..=MAX_RATE).contains(&r) => Some(r),
+            Some(r) => {
+                return Err(LoadArgsError::Range {
+                    option: "rate",
+                    value: r.to_string(),
+                    range: format!("1 to {MAX_RATE} requests per second"),
+                })
+            }
+            None => None,
+        };
         let duration = match self.duration {
             Some(secs) if secs.is_finite() && secs > 0.0 && secs <= MAX_DURATION_S => {
                 Some(Duration::from_secs_f64(secs))
@@ -323,6 +350,9 @@ impl LoadArgs {
             if depth != 1 {
                 return Err(LoadArgsError::DepthPerOp(depth));
             }
+            if rate.is_some() {
+                return Err(LoadArgsError::RatePerOp);
+            }
             match self.threads {
                 Some(threads) if threads != conns => {
                     return Err(LoadArgsError::ThreadsPerOp { threads, conns })
@@ -340,6 +370,7 @@ impl LoadArgs {
             connect: address,
             conns,
             depth,
+            rate,
             duration,
             ops,
             ids,

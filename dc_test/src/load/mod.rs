@@ -121,6 +121,10 @@ fn connect(address: &nal::Address) -> Result<Stream, NalError> {
 fn run_pipelined(config: &LoadConfig, connections: Vec<(usize, Stream, Workload)>) -> Tally {
     let settings = pipelined::Settings {
         depth: config.depth,
+        // Each connection's share of the rate.
+        interval: config
+            .rate
+            .map(|rate| Duration::from_secs_f64(config.conns as f64 / rate)),
         duration: config.duration,
         prefill: config.prefill,
     };

@@ -9,6 +9,14 @@
 //! answers just read and the requests about to be written, so a latency is
 //! the time from queueing a request to reading its answer, including any
 //! wait in this process's own loop.
+//!
+//! With `--rate`, each connection sends its requests on a schedule (one
+//! every `interval`) instead of as soon as there is room in the pipeline,
+//! and a latency counts from when its request was due. A server that falls
+//! behind thus shows as growing latency rather than as a generator that
+//! politely slows down (coordinated omission). Waits shorter than
+//! [`SPIN_BELOW`] are spun, since `epoll_wait` cannot sleep less than a
+//! millisecond.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -28,6 +36,9 @@ const TICK: Duration = Duration::from_millis(200);
 /// Bytes of answers buffered per connection at least: several frames per
 /// read syscall.
 const MIN_INPUT_CAP: usize = 64 * 1024;
+/// With `--rate`, a request due sooner than this is waited for by polling
+/// without sleeping.
+pub const SPIN_BELOW: Duration = Duration::from_millis(2);
 
 /// One persistent connection and its workload.
 struct Pipeline {
@@ -40,6 +51,10 @@ struct Pipeline {
     /// Last answer, or when the pipeline last went from idle to busy.
     progress_at: Instant,
     open: bool,
+    /// With `--rate`, when the next request is due.
+    due: Option<Instant>,
+    /// With `--rate`, the time between two requests.
+    pace: Option<Duration>,
 }
 
 /// How the thread runs its pipelines.
@@ -47,6 +62,8 @@ struct Pipeline {
 pub struct Settings {
     /// Requests in flight per connection.
     pub depth: usize,
+    /// With `--rate`: time between two requests of one connection.
+    pub interval: Option<Duration>,
     /// Stop sending after this long.
     pub duration: Option<Duration>,
     /// Add every id before the timed phase.
@@ -82,6 +99,8 @@ pub fn run(
             work,
             progress_at: Instant::now(),
             open: false,
+            due: None,
+            pace: settings.interval,
         };
         if let Some(selector) = &selector {
             // Both interests once: an edge-triggered writable event only
@@ -102,6 +121,7 @@ pub fn run(
         selector,
         pipelines,
         depth: settings.depth,
+        interval: settings.interval,
         ready: Vec::new(),
     });
     if settings.prefill {
@@ -116,6 +136,7 @@ pub fn run(
     tally.started = Some(started);
     if let Some(event_loop) = &mut event_loop {
         let deadline = settings.duration.map(|d| started + d);
+        event_loop.schedule(started);
         event_loop.drive(Phase::Timed, deadline, &mut tally, live);
         event_loop.close_all();
     }
@@ -128,11 +149,40 @@ struct EventLoop {
     selector: Selector,
     pipelines: Vec<Pipeline>,
     depth: usize,
-    /// Tokens of the last poll's events, kept to reuse its allocation.
-    ready: Vec<usize>,
+    interval: Option<Duration>,
+    /// The last poll's events (token, and whether the peer hung up), kept
+    /// to reuse the allocation.
+    ready: Vec<(usize, bool)>,
 }
 
 impl EventLoop {
+    /// With `--rate`, sets each pipeline's first request due from `start`,
+    /// staggered so that the connections do not send in step.
+    fn schedule(&mut self, start: Instant) {
+        let Some(interval) = self.interval else {
+            return;
+        };
+        let count = u32::try_from(self.pipelines.len())
+            .unwrap_or(u32::MAX)
+            .max(1);
+        for (i, p) in self.pipelines.iter_mut().enumerate() {
+            let i = u32::try_from(i).unwrap_or(0);
+            p.due = Some(start + interval * i / count);
+        }
+    }
+
+    /// The earliest time a paced pipeline may send its next request.
+    fn next_due(&self, phase: Phase, stopping: bool) -> Option<Instant> {
+        if stopping {
+            return None;
+        }
+        self.pipelines
+            .iter()
+            .filter(|p| p.open && p.pending.len() < self.depth && p.work.wants_more(phase))
+            .filter_map(|p| p.due)
+            .min()
+    }
+
     /// Runs `phase` until every pipeline is done with it: nothing more to
     /// send (or past `deadline`) and nothing in flight.
     fn drive(&mut self, phase: Phase, deadline: Option<Instant>, tally: &mut Tally, live: &Live) {
@@ -151,10 +201,19 @@ impl EventLoop {
             }) {
                 return;
             }
-            let wait = match deadline {
+            let mut wait = match deadline {
                 Some(d) if !stopping => d.saturating_duration_since(now).min(TICK),
                 _ => TICK,
             };
+            let due = self.next_due(phase, stopping);
+            if let Some(due) = due {
+                let until = due.saturating_duration_since(now);
+                wait = if until < SPIN_BELOW {
+                    Duration::ZERO
+                } else {
+                    wait.min(until - SPIN_BELOW / 2)
+                };
+            }
             if let Err(e) = self.selector.poll(Some(wait)) {
                 tally.error(|| format!("waiting for events failed: {e}"));
                 self.close_all();
@@ -164,11 +223,29 @@ impl EventLoop {
             // Collected first: pumping needs `self` mutably.
             let mut ready = std::mem::take(&mut self.ready);
             ready.clear();
-            ready.extend(self.selector.events().iter().map(|e| e.token().0));
-            for &key in &ready {
+            ready.extend(
+                self.selector
+                    .events()
+                    .iter()
+                    .map(|e| (e.token().0, e.is_read_closed() || e.is_error())),
+            );
+            for &(key, hangup) in &ready {
+                if hangup {
+                    if let Some(p) = self.pipelines.get_mut(key) {
+                        p.conn.note_hangup();
+                    }
+                }
                 self.pump(key, phase, stopping, now, tally);
             }
             self.ready = ready;
+            // Paced pipelines whose next request has come due.
+            if due.is_some_and(|d| d <= now) {
+                for key in 0..self.pipelines.len() {
+                    if self.pipelines[key].due.is_some_and(|d| d <= now) {
+                        self.pump(key, phase, stopping, now, tally);
+                    }
+                }
+            }
             for key in 0..self.pipelines.len() {
                 let p = &self.pipelines[key];
                 let waited = now.saturating_duration_since(p.progress_at);
@@ -311,6 +388,12 @@ impl Pipeline {
             self.progress_at = now;
         }
         while self.pending.len() < depth && !stopping && self.work.wants_more(phase) {
+            // Paced: stamped with when it was due, which may have passed.
+            let stamp = match (phase, &mut self.due) {
+                (Phase::Timed, Some(due)) if *due > now => break,
+                (Phase::Timed, Some(due)) => *due,
+                _ => now,
+            };
             let max = self.work.max_request_len();
             if self.conn.output().space() < max {
                 return Err(ConnectionFailure::OutputFull);
@@ -319,11 +402,14 @@ impl Pipeline {
             let work = &mut self.work;
             self.conn
                 .output_mut()
-                .extend_with(max, |out| planned = work.next_request(phase, out, now))
+                .extend_with(max, |out| planned = work.next_request(phase, out, stamp))
                 .map_err(|_| ConnectionFailure::OutputFull)?;
             match planned {
                 Some(request) => self.pending.push_back(request),
                 None => break,
+            }
+            if let (Phase::Timed, Some(due), Some(interval)) = (phase, &mut self.due, self.pace) {
+                *due += interval;
             }
         }
         Ok(())

@@ -30,8 +30,12 @@ pub fn start_line(config: &LoadConfig, seed: u64) -> String {
     let shape = if config.new_conn_per_op {
         format!("{} clients, a new connection per operation", config.conns)
     } else {
+        let paced = config
+            .rate
+            .map(|r| format!(" at {r} ops/s"))
+            .unwrap_or_default();
         format!(
-            "{} connection{} x {} in flight on {} thread{}",
+            "{} connection{} x {} in flight on {} thread{}{paced}",
             config.conns,
             plural(config.conns),
             config.depth,
@@ -111,6 +115,9 @@ pub struct Summary {
     pub conns: usize,
     /// Requests in flight per connection.
     pub depth: usize,
+    /// Requests per second asked for with `--rate` (`null`: as fast as
+    /// possible).
+    pub rate: Option<f64>,
     /// Threads.
     pub threads: usize,
     /// A new connection per operation.
@@ -172,6 +179,7 @@ impl Summary {
             address: config.connect.to_string(),
             conns: config.conns,
             depth: config.depth,
+            rate: config.rate,
             threads: config.threads,
             new_conn_per_op: config.new_conn_per_op,
             ids: config.ids,
@@ -366,6 +374,13 @@ mod tests {
         });
         assert!(start_line(&c, 1)
             .starts_with("Info, load: 1 clients, a new connection per operation to "));
+        let c = config(LoadArgs {
+            conns: Some(4),
+            rate: Some(1000.0),
+            ..LoadArgs::default()
+        });
+        assert!(start_line(&c, 1)
+            .starts_with("Info, load: 4 connections x 1 in flight on 1 thread at 1000 ops/s to "));
     }
 
     #[test]
