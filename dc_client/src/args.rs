@@ -75,39 +75,8 @@ pub struct Args {
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     pub max_clients: usize,
 
-    /// Detach from the terminal and run in the background (use -logfile to
-    /// keep the logs; otherwise they go to /dev/null, as with the original)
-    #[arg(long)]
-    pub daemon: bool,
-
-    /// Append logs to FILE instead of stderr
-    #[arg(long, value_name = "FILE")]
-    pub logfile: Option<PathBuf>,
-
-    /// Write the process id to FILE once listening; removed on clean exit
-    #[arg(long, value_name = "FILE")]
-    pub pidfile: Option<PathBuf>,
-
-    /// After binding the listening socket, switch to this user (name or uid)
-    #[arg(long, value_name = "USER")]
-    pub user: Option<String>,
-
-    /// Owner of a UNIX: listening socket (name or uid)
-    #[arg(long, value_name = "USER")]
-    pub sockowner: Option<String>,
-
-    /// Group of a UNIX: listening socket (name or gid)
-    #[arg(long, value_name = "GROUP")]
-    pub sockgroup: Option<String>,
-
-    /// Mode of a UNIX: listening socket, in octal [default: 660, owner and
-    /// group only: whoever can connect can read and plant TLS sessions]
-    #[arg(long, value_name = "OCTAL", value_parser = dc_service::parse_mode)]
-    pub sockperms: Option<u32>,
-
-    /// Let SIGUSR1 and SIGUSR2 stop the proxy cleanly (otherwise ignored)
-    #[arg(long)]
-    pub killable: bool,
+    #[command(flatten)]
+    pub service: dc_service::ServiceArgs,
 
     /// Serve Prometheus metrics over HTTP at ADDR (e.g. IP:127.0.0.1:9102),
     /// path /metrics
@@ -204,8 +173,8 @@ mod tests {
         let mux = a.mux_config();
         assert_eq!(mux.retry, Duration::from_millis(250));
         assert_eq!(mux.idle, Some(Duration::from_millis(3000)));
-        assert_eq!(a.sockperms, Some(0o660));
-        assert!(a.daemon && a.killable);
+        assert_eq!(a.service.sockperms, Some(0o660));
+        assert!(a.service.daemon && a.service.killable);
     }
 
     #[test]

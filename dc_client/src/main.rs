@@ -8,31 +8,24 @@
 
 mod args;
 
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use dc_proxy::{Proxy, ProxyConfig, Shutdown, UpstreamTls};
-use dc_service::SocketAccess;
 use nal::Address;
 
 use crate::args::Args;
 
 fn main() -> ExitCode {
     let args: Args = dc_cli::parse();
-    match &args.logfile {
-        Some(path) => dc_cli::init_logging_to(&absolute_path(path)).unwrap_or_else(|e| {
-            dc_cli::fail(format_args!("cannot open log file {}: {e}", path.display()))
-        }),
-        None => dc_cli::init_logging(),
-    }
+    args.service.start_logging();
     let listen = match args.listen.parse::<Address>() {
-        Ok(a) if a.can_listen() => absolute(a),
+        Ok(a) if a.can_listen() => a.into_absolute(),
         Ok(a) => dc_cli::fail(format_args!("bad listen address \"{a}\"")),
         Err(e) => dc_cli::fail(format_args!("bad listen address: {e}")),
     };
     let server = args.server().unwrap_or_else(|e| dc_cli::fail(e));
     let server = match server.parse::<Address>() {
-        Ok(a) if a.can_connect() => absolute(a),
+        Ok(a) if a.can_connect() => a.into_absolute(),
         Ok(a) => dc_cli::fail(format_args!(
             "cannot connect to server address \"{a}\": give a host (IP:host:port) or UNIX:/path"
         )),
@@ -62,22 +55,13 @@ fn main() -> ExitCode {
         server,
         mux,
         tls,
-        killable: args.killable,
+        killable: args.service.killable,
         spin: std::time::Duration::from_micros(args.spin_us),
     };
     let mut proxy =
         dc_service::with_private_umask(|| Proxy::bind(config)).unwrap_or_else(|e| dc_cli::fail(e));
 
-    let service = dc_service::ServiceOptions {
-        daemon: args.daemon,
-        pidfile: args.pidfile.clone(),
-        user: args.user.clone(),
-        socket: SocketAccess {
-            owner: args.sockowner.clone(),
-            group: args.sockgroup.clone(),
-            mode: args.sockperms,
-        },
-    };
+    let service = args.service.options();
     let registry = proxy.metrics_registry();
     let _running = dc_service::become_service(listen.unix_path(), &service, || {
         metrics_address
@@ -133,16 +117,4 @@ fn fit_descriptor_limit(max_clients: usize) -> usize {
          accepting at most {fits} local clients"
     );
     fits
-}
-
-/// Daemon mode changes directory to `/`, so relative paths are fixed first.
-fn absolute(address: Address) -> Address {
-    match address {
-        Address::Unix(path) => Address::Unix(absolute_path(&path)),
-        other => other,
-    }
-}
-
-fn absolute_path(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }

@@ -44,39 +44,8 @@ pub struct Args {
           value_parser = clap::value_parser!(u64).range(0..=1_000_000_000))]
     pub progress: u64,
 
-    /// Detach from the terminal and run in the background (use -logfile to
-    /// keep the logs; otherwise they go to /dev/null, as with the original)
-    #[arg(long)]
-    pub daemon: bool,
-
-    /// Append logs to FILE instead of stderr
-    #[arg(long, value_name = "FILE")]
-    pub logfile: Option<PathBuf>,
-
-    /// Write the process id to FILE once listening; removed on clean exit
-    #[arg(long, value_name = "FILE")]
-    pub pidfile: Option<PathBuf>,
-
-    /// After binding the listening socket, switch to this user (name or uid)
-    #[arg(long, value_name = "USER")]
-    pub user: Option<String>,
-
-    /// Owner of a UNIX: listening socket (name or uid)
-    #[arg(long, value_name = "USER")]
-    pub sockowner: Option<String>,
-
-    /// Group of a UNIX: listening socket (name or gid)
-    #[arg(long, value_name = "GROUP")]
-    pub sockgroup: Option<String>,
-
-    /// Mode of a UNIX: listening socket, in octal [default: 660, owner and
-    /// group only: whoever can connect can read and plant TLS sessions]
-    #[arg(long, value_name = "OCTAL", value_parser = dc_service::parse_mode)]
-    pub sockperms: Option<u32>,
-
-    /// Let SIGUSR1 and SIGUSR2 stop the server cleanly (otherwise ignored)
-    #[arg(long)]
-    pub killable: bool,
+    #[command(flatten)]
+    pub service: dc_service::ServiceArgs,
 
     /// Most client connections served at once; more are closed as they
     /// are accepted
@@ -157,8 +126,8 @@ mod tests {
         assert_eq!(a.listen, "IP:9001");
         assert_eq!(a.sessions, 10000);
         assert_eq!(a.progress, 1000);
-        assert_eq!(a.sockperms, Some(0o660));
-        assert!(a.daemon && a.killable);
+        assert_eq!(a.service.sockperms, Some(0o660));
+        assert!(a.service.daemon && a.service.killable);
     }
 
     #[test]
@@ -168,7 +137,7 @@ mod tests {
         assert_eq!(a.memory, DEFAULT_MEMORY_MIB);
         assert_eq!(a.progress, 0);
         assert_eq!(a.threads, 0);
-        assert!(!a.daemon);
+        assert!(!a.service.daemon);
     }
 
     #[test]

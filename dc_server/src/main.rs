@@ -6,13 +6,11 @@
 
 mod args;
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use std::time::Duration;
 
 use dc_engine::{ConnectionLimits, Server, ServerConfig, Shutdown};
-use dc_service::SocketAccess;
 use dc_store::Limits;
 use nal::Address;
 
@@ -20,14 +18,9 @@ use crate::args::Args;
 
 fn main() -> ExitCode {
     let args: Args = dc_cli::parse();
-    match &args.logfile {
-        Some(path) => dc_cli::init_logging_to(&absolute_path(path)).unwrap_or_else(|e| {
-            dc_cli::fail(format_args!("cannot open log file {}: {e}", path.display()))
-        }),
-        None => dc_cli::init_logging(),
-    }
+    args.service.start_logging();
     let listen = match args.listen.parse::<Address>() {
-        Ok(a) if a.can_listen() => absolute(a),
+        Ok(a) if a.can_listen() => a.into_absolute(),
         Ok(a) => dc_cli::fail(format_args!("cannot listen on \"{a}\"")),
         Err(e) => dc_cli::fail(e),
     };
@@ -57,7 +50,7 @@ fn main() -> ExitCode {
         listen: listen.clone(),
         limits,
         progress: args.progress,
-        killable: args.killable,
+        killable: args.service.killable,
         threads: match args.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -66,16 +59,7 @@ fn main() -> ExitCode {
     let mut server =
         dc_service::with_private_umask(|| Server::bind(config)).unwrap_or_else(|e| dc_cli::fail(e));
 
-    let service = dc_service::ServiceOptions {
-        daemon: args.daemon,
-        pidfile: args.pidfile.clone(),
-        user: args.user.clone(),
-        socket: SocketAccess {
-            owner: args.sockowner.clone(),
-            group: args.sockgroup.clone(),
-            mode: args.sockperms,
-        },
-    };
+    let service = args.service.options();
     let registry = server.metrics_registry();
     let _running = dc_service::become_service(listen.unix_path(), &service, || {
         metrics_address
@@ -95,16 +79,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Daemon mode changes directory to `/`, so relative paths are fixed first.
-fn absolute(address: Address) -> Address {
-    match address {
-        Address::Unix(path) => Address::Unix(absolute_path(&path)),
-        other => other,
-    }
-}
-
-fn absolute_path(path: &Path) -> std::path::PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }

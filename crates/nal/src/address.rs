@@ -190,6 +190,19 @@ impl Address {
         }
     }
 
+    /// This address with a relative `UNIX:` path made absolute against the
+    /// current directory (for a daemon, which moves to `/`); `IP:`
+    /// addresses and absolute paths are unchanged.
+    pub fn into_absolute(self) -> Address {
+        match self {
+            Address::Unix(path) => {
+                let absolute = std::path::absolute(&path).unwrap_or(path);
+                Address::Unix(absolute)
+            }
+            other => other,
+        }
+    }
+
     /// Resolves an `IP:` address to one socket address.
     ///
     /// No host means INADDR_ANY. Literals are used as they are. A name goes

@@ -9,12 +9,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod args;
 mod daemon;
 mod pidfile;
 mod privileges;
 mod socket;
 mod startup;
 
+pub use args::{absolute_path, ServiceArgs};
 pub use daemon::daemonize;
 pub use pidfile::{PidFile, PidFileError};
 pub use privileges::{drop_privileges, lookup_group, lookup_user, PrivilegeError};
