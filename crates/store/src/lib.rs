@@ -53,15 +53,17 @@
 //!  | tag×12 |ovfl| Slot×12 ──┼-------->| expires_at  u64             |      | occupied/expanded/sorted|
 //!  +--------+----+-----------+         | prev, next  u32 ×2 <────────┼------| heads[d]: first record  |
 //!   64 B = one cache line              | id_len      u8              |      | counts[d]               |
-//!   per 12 sessions                    | id, data    (exact length)  |      +-------------------------+
+//!   per 12 sessions                    | id, data, 0-3 padding bytes |      +-------------------------+
 //!                                      +-----------------------------+       536 B a node, only where
-//!   Slot = page (22 bits) | slot (10)   17-byte header, no padding           sessions are dense
+//!   Slot = page (22 bits) | slot (10)   17-byte header                       sessions are dense
 //! ```
 //!
 //! * **Records in slabs, not boxes.** A record (header, id, data) lives in
-//!   a slot of a 16 KiB page whose size class is the record's exact length,
-//!   so there is no allocator header, no rounding and no stored data length
-//!   per session. Pages of a class grow 1, 1, 2, 4, … slots up to 16 KiB
+//!   a slot of a 16 KiB page whose size class is the record's length
+//!   rounded up to a multiple of 4, so there is no allocator header and no
+//!   stored data length per session (a flag and the last padding byte say
+//!   how much of the slot is padding). Pages of a class grow 1, 1, 2, 4, …
+//!   slots up to 16 KiB
 //!   and are freed when they empty. Session data are in memory the store
 //!   owns, so wiping them on remove, expiry and eviction (a later issue) is
 //!   one place: the slab's `free`, with volatile writes so that the
@@ -83,12 +85,15 @@
 //! |---|---|
 //! | record header: expiry 8, list links 4 + 4, id length 1 | 17 |
 //! | hash index: 64 B per 12 slots, sized for `max_sessions` at 87.5% load | 6.1 |
-//! | tree nodes, page table, last page of each size class | 1 or less |
+//! | padding to a multiple of 4 | 0–3, 1.5 on average |
+//! | page table, tree nodes | about 2 |
+//! | the partly filled last page of each size class | 16 KiB / 2 per class in use |
 //!
 //! Measured as the growth of the resident set over 1M sessions of 32-byte
-//! ids and 200 bytes of data: 24.5 bytes per session (24.6 over 10M),
-//! against 101 for the previous `Box` per session and B-tree of
-//! `(expiry, seq)` keys
+//! ids: 27.5 bytes per session with 200 bytes of data (3 of padding), 27.0
+//! with 100 (none), and 30.6 with data spread over 100–1500 bytes (350 size
+//! classes in use); against 101 for the first version's `Box` per session
+//! and B-tree of `(expiry, seq)` keys
 //! (`cargo test --release -p dc_store --test overhead -- --nocapture`, or
 //! `cargo run --release -p dc_store --example overhead` for other sizes).
 //!
@@ -113,11 +118,16 @@
 //! at each size, which is what the store's costs follow once they outgrow
 //! the CPU caches.
 //!
-//! Exact size classes are the right bet when session lengths cluster, as
-//! they do behind one TLS front end. Lengths spread evenly over hundreds of
-//! values cost more: 37 bytes a session over 1M sessions of 100–1500 bytes,
-//! and around 90 once they have churned, because a free slot is only reused
-//! by a session of the same length.
+//! Size classes 4 bytes apart are the compromise between padding (a class
+//! per byte wastes none) and partly filled pages (which grow with the
+//! classes in use): with lengths spread over 100–1500 bytes a class per
+//! byte cost 36.7 bytes a session, a class per 2 bytes 32.3, per 4 bytes
+//! 30.6. After the whole store has churned (every session expired and
+//! replaced), the resident set keeps the pages of the busiest moment, since
+//! a page is only freed when its last session goes and a free slot only
+//! serves a session of its class, and the allocator keeps some of what was
+//! freed: 72 bytes a session with spread lengths, 36 with one length
+//! (`cargo run --release -p dc_store --example overhead 1000000 100-1500`).
 //!
 //! ```
 //! use dc_store::{AddOutcome, Limits, MemoryStore, SessionStore};

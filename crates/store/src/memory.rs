@@ -1,7 +1,7 @@
 //! [`MemoryStore`]: the default store, held entirely in memory. The crate
 //! documentation draws its layout; each structure has its own module:
 //!
-//! * [`slab`]: the records, in exact-size slab pages;
+//! * [`slab`]: the records, in slab pages of size classes 4 bytes apart;
 //! * [`index`]: the hash index from id to record;
 //! * [`expiry`]: the eviction and expiry order, threaded through the
 //!   records.
@@ -33,10 +33,11 @@ mod model_tests;
 #[cfg(test)]
 mod tests;
 
-/// Longest session id [`MemoryStore`] can hold: its length is kept in one
-/// byte. The protocol allows at most 64; longer ids are refused with
-/// [`AddOutcome::TooLarge`] and never found.
-pub const MAX_ID_LEN: usize = u8::MAX as usize;
+/// Longest session id [`MemoryStore`] can hold: its length is kept in seven
+/// bits of the record's length byte (the eighth says whether the slot has
+/// a padding byte). The protocol allows at most 64; longer ids are refused
+/// with [`AddOutcome::TooLarge`] and never found.
+pub const MAX_ID_LEN: usize = 127;
 
 /// Longest session data [`MemoryStore`] can hold: 16 MiB, so that a record
 /// always fits a slab slot. The protocol allows at most 32759 bytes; longer

@@ -26,7 +26,7 @@ fn added(store: &mut MemoryStore, id: &[u8], expires_at: Millis, now: Millis) {
 
 #[test]
 fn record_header_stays_small() {
-    // expires_at (8) + prev, next (4 + 4) + id_len (1); no padding, no
+    // expires_at (8) + prev, next (4 + 4) + id_len and padding flag (1); no
     // allocator header, no data length (the slot length gives it).
     assert_eq!(HEADER_LEN, 17);
 }
