@@ -1039,6 +1039,9 @@ fn each_limit_is_counted_and_logged_once_per_interval() {
         &["-max-clients", "2", "-idle", "1000", "-metrics", &metrics],
     );
     wait_connected(&dc);
+    // The harness's probe that saw dc_client listening counts as a client
+    // until dc_client has read its close.
+    assert!(dc.wait_for_log("local client 0 closed", IO_TIMEOUT));
     let mut a = Conn::connect(&dc.address);
     let mut b = Conn::connect(&dc.address);
     for c in [&mut a, &mut b] {

@@ -891,6 +891,9 @@ fn metrics_endpoint_counts_a_known_run() {
 fn connection_limit_refuses_the_excess_and_logs_once() {
     let metrics = dc_e2e::tcp_address(dc_e2e::free_port());
     let server = start_server(&["-max-connections", "3", "-metrics", &metrics]);
+    // The harness's probe that saw the server listening counts until the
+    // server has read its close.
+    assert!(server.wait_for_log(" closed", Duration::from_secs(5)));
     let mut kept: Vec<Conn> = (0..3).map(|_| Conn::connect(&server.address)).collect();
     for (i, c) in kept.iter_mut().enumerate() {
         assert_eq!(have(c, b"x", i as u32), 1);

@@ -448,7 +448,10 @@ impl Proxy {
             id,
             blocked: false,
         });
-        self.drive_client(key, now);
+        // Not driven now: a fresh connection has rarely sent anything yet,
+        // so a read here would mostly hear EAGAIN. Bytes that did arrive
+        // are not missed: registering a ready socket with epoll queues an
+        // event for it (ep_insert), edge-triggered or not.
     }
 
     /// Reads what a client sent, hands it to the multiplexer and writes its

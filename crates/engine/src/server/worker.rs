@@ -169,14 +169,14 @@ impl<S: StoreAccess> Worker<S> {
             let mut stop = None;
             for &(token, hangup) in &ready {
                 match token {
-                    LISTENER => self.accept_all(now),
+                    LISTENER => self.accept_all(),
                     SIGNALS => stop = stop.or(self.take_signals()),
                     WAKER => {
                         if self.front.is_none() && self.hub.stopping(self.index) {
                             // The first worker stopped on a signal.
                             stop = Some(Shutdown::Signal(0));
                         }
-                        self.take_arrivals(now);
+                        self.take_arrivals();
                     }
                     Token(key) => {
                         if hangup {
@@ -204,7 +204,7 @@ impl<S: StoreAccess> Worker<S> {
         Millis::try_from(self.hub.started.elapsed().as_millis()).unwrap_or(Millis::MAX)
     }
 
-    fn accept_all(&mut self, now: Millis) {
+    fn accept_all(&mut self) {
         let max_connections = self.hub.config.connections.max_connections;
         loop {
             let Some(front) = self.front.as_mut() else {
@@ -258,22 +258,22 @@ impl<S: StoreAccess> Worker<S> {
                 }
             };
             self.hub.opened(self.index);
-            self.add_client(stream, now);
+            self.add_client(stream);
         }
     }
 
     /// Takes in the connections the first worker handed over.
-    fn take_arrivals(&mut self, now: Millis) {
+    fn take_arrivals(&mut self) {
         let mut arrivals = std::mem::take(&mut self.arrivals);
         self.hub.take_streams(self.index, &mut arrivals);
         for stream in arrivals.drain(..) {
-            self.add_client(stream, now);
+            self.add_client(stream);
         }
         self.arrivals = arrivals;
     }
 
     /// Starts serving `stream`, already counted as this worker's.
-    fn add_client(&mut self, stream: Stream, now: Millis) {
+    fn add_client(&mut self, stream: Stream) {
         let peer = stream.peer_description();
         let entry = self.clients.vacant_entry();
         let key = entry.key();
@@ -301,8 +301,10 @@ impl<S: StoreAccess> Worker<S> {
             client.peer, self.index
         );
         entry.insert(client);
-        // Data may already be waiting.
-        self.drive(key, now, Instant::now());
+        // Not driven now: a fresh connection has rarely sent anything yet,
+        // so a read here would mostly hear EAGAIN. Bytes that did arrive
+        // are not missed: registering a ready socket with epoll queues an
+        // event for it (ep_insert), edge-triggered or not.
     }
 
     /// Moves one connection forward as far as it can go without blocking.
@@ -420,7 +422,7 @@ impl<S: StoreAccess> Worker<S> {
             self.dispatcher.stats().operations
         );
         // Connections handed over but not yet taken in are owed nothing.
-        self.take_arrivals(self.now());
+        self.take_arrivals();
         let deadline = Instant::now() + SHUTDOWN_GRACE;
         let high_water = self.hub.config.connections.max_buffer;
         let mut keys: Vec<usize> = Vec::new();
@@ -469,14 +471,14 @@ impl<S: StoreAccess> Worker<S> {
 
     fn tick(&mut self, now: Millis) {
         // Handed-over connections whose wake-up was lost.
-        self.take_arrivals(now);
+        self.take_arrivals();
         if let Some(idle) = self.hub.config.connections.idle_timeout {
             self.close_idle(idle);
         }
         self.metrics.publish_ops(self.dispatcher.stats());
         // The rest is server-wide: the first worker does it for all.
         if self.front.as_ref().is_some_and(|f| f.accept_pending) {
-            self.accept_all(now);
+            self.accept_all();
         }
         let every = self.hub.config.progress;
         let Some(front) = self.front.as_mut() else {
