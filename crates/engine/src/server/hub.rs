@@ -188,3 +188,70 @@ impl Drop for Retirement<'_> {
         self.hub.take_streams(self.index, &mut left);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::ConnectionLimits;
+    use dc_store::Limits;
+
+    fn hub(threads: usize) -> (Arc<Hub>, Vec<Selector>) {
+        let config = ServerConfig {
+            connections: ConnectionLimits::default(),
+            listen: Address::parse("IP:127.0.0.1:0").unwrap(),
+            limits: Limits::new(1000, 1 << 20).unwrap(),
+            progress: 0,
+            killable: false,
+            tls: None,
+            threads,
+        };
+        let address = config.listen.clone();
+        Hub::new(config, address, threads).unwrap()
+    }
+
+    fn stream() -> Stream {
+        let (a, _b) = mio::net::UnixStream::pair().unwrap();
+        Stream::Unix(a)
+    }
+
+    #[test]
+    fn new_connections_go_to_the_least_busy_worker_and_ties_stay() {
+        let (hub, _selectors) = hub(3);
+        assert_eq!(hub.least_busy(0), 0, "a tie stays with the acceptor");
+        hub.opened(0);
+        assert_eq!(hub.least_busy(0), 1);
+        // Handing over counts at once, so a burst spreads out.
+        assert!(hub.hand_over(1, stream()).is_ok());
+        assert_eq!(hub.least_busy(0), 2);
+        assert!(hub.hand_over(2, stream()).is_ok());
+        assert_eq!(hub.least_busy(0), 0);
+        assert_eq!(hub.open_total(), 3);
+        let mut arrived = Vec::new();
+        hub.take_streams(1, &mut arrived);
+        assert_eq!(arrived.len(), 1);
+        hub.closed(1);
+        hub.closed(1); // never below zero
+        assert_eq!(hub.open(1), 0);
+        assert_eq!(hub.open_total(), 2);
+    }
+
+    #[test]
+    fn a_retired_worker_gets_nothing_and_counts_for_nothing() {
+        let (hub, _selectors) = hub(2);
+        hub.opened(0);
+        hub.retire(1);
+        assert_eq!(hub.least_busy(0), 0);
+        assert!(hub.hand_over(1, stream()).is_err());
+        assert!(hub.hand_over(7, stream()).is_err(), "no such worker");
+        assert_eq!(hub.open_total(), 1);
+    }
+
+    #[test]
+    fn stopping_reaches_every_worker() {
+        let (hub, _selectors) = hub(2);
+        assert!(!hub.stopping(0) && !hub.stopping(1));
+        hub.stop_all();
+        assert!(hub.stopping(0) && hub.stopping(1));
+        assert!(hub.stopping(9), "an unknown worker has nothing to do");
+    }
+}
