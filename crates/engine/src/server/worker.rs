@@ -409,10 +409,12 @@ impl<S: StoreAccess> Worker<S> {
             let _ = self.selector.deregister(&mut front.listener);
             // The other workers drain their connections alongside.
             self.hub.stop_all();
+            self.metrics.publish_ops(self.dispatcher.stats());
             info!(
-                "shutting down: {} connections, {} sessions",
+                "shutting down: {} connections, {} sessions, {} operations",
                 self.hub.open_total(),
                 self.dispatcher.store().len(),
+                self.metrics.answered().operations,
             );
         }
         debug!(
