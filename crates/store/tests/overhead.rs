@@ -13,29 +13,14 @@
 //! measures. `examples/overhead.rs` prints the same measurement for other
 //! sizes, and after churn.
 
+mod common;
+
+use common::{id, rss};
 use dc_store::{AddOutcome, Limits, MemoryStore, SessionStore};
 
 const SESSIONS: u64 = 1_000_000;
 const DATA_LEN: usize = 200;
 const TIMEOUT_MS: u64 = 300_000;
-
-fn id(i: u64) -> [u8; 32] {
-    let mut id = [0u8; 32];
-    id[..8].copy_from_slice(&i.to_le_bytes());
-    id[24..].copy_from_slice(&i.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
-    id
-}
-
-/// Resident set size of this process, in bytes, from /proc/self/status.
-fn rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kb: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("a VmRSS line in /proc/self/status");
-    kb * 1024
-}
 
 #[test]
 #[cfg_attr(debug_assertions, ignore = "slow in debug builds; run with --release")]
