@@ -689,6 +689,43 @@ fn server_killed_under_load_every_request_is_answered_at_once() {
     assert!(dc.stderr().contains("lost the connection"));
 }
 
+/// A server given by host name: looked up at start, then again off the
+/// event loop before each reconnect, so a slow DNS cannot stall the proxy.
+#[test]
+fn a_server_given_by_host_name_is_reached_and_reached_again() {
+    let port = free_port();
+    let address = tcp_address(port);
+    let server_args = vec!["-listen".to_string(), address.clone()];
+    let server = Daemon::start("dc_server", &server_args, &address);
+    let by_name = format!("IP:localhost:{port}");
+    let dc = start_dc_client(&by_name, &["-retry", "200"]);
+    wait_connected(&dc);
+    let mut c = Conn::connect(&dc.address);
+    c.send(&request(1, HAVE, b"k"));
+    assert_eq!(read_answer(&mut c).payload, [1]);
+    server.signal(Signal::SIGKILL);
+    drop(server);
+    let _server = Daemon::start("dc_server", &server_args, &address);
+    let deadline = Instant::now() + IO_TIMEOUT;
+    for uid in 2.. {
+        c.send(&request(uid, HAVE, b"k"));
+        if read_answer(&mut c).payload == [1] {
+            break; // served by the new server
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not served again:\n{}",
+            dc.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        dc.stderr().contains("connected to IP:localhost:"),
+        "{}",
+        dc.stderr()
+    );
+}
+
 #[test]
 fn server_restarted_is_used_again_within_the_retry_interval() {
     let retry = Duration::from_millis(500);

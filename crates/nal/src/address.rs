@@ -190,6 +190,17 @@ impl Address {
         }
     }
 
+    /// Whether connecting to this address needs a host name looked up (an
+    /// `IP:` address whose host is not a literal IP address), which blocks.
+    pub fn needs_lookup(&self) -> bool {
+        match self {
+            Address::Ip {
+                host: Some(host), ..
+            } => host.parse::<IpAddr>().is_err(),
+            _ => false,
+        }
+    }
+
     /// This address with a relative `UNIX:` path made absolute against the
     /// current directory (for a daemon, which moves to `/`); `IP:`
     /// addresses and absolute paths are unchanged.
@@ -478,6 +489,19 @@ mod tests {
         for text in ["IP:localhost:9001", "IP:[::1]:1", "UNIX:/tmp/x"] {
             let address = Address::parse(text).unwrap();
             assert!(address.can_listen() && address.can_connect(), "{text}");
+        }
+    }
+
+    #[test]
+    fn only_host_names_need_a_lookup() {
+        for (a, needs) in [
+            ("IP:cachehost:9001", true),
+            ("IP:127.0.0.1:9001", false),
+            ("IP:[::1]:9001", false),
+            ("IP:9001", false),
+            ("UNIX:/tmp/x", false),
+        ] {
+            assert_eq!(Address::parse(a).unwrap().needs_lookup(), needs, "{a}");
         }
     }
 

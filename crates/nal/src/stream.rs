@@ -1,7 +1,7 @@
 //! Non-blocking byte streams: TCP or Unix-domain, behind one type.
 
 use std::io::{self, IoSlice, Read, Write};
-use std::net::Shutdown;
+use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
 
 use mio::event::Source;
@@ -51,6 +51,16 @@ impl Stream {
                 Ok(Stream::Tcp(stream))
             }
         }
+    }
+
+    /// Like [`connect`](Self::connect) to the `IP:` `address`, whose host
+    /// has already been looked up as `target`: nothing blocks. Errors name
+    /// `address`.
+    pub fn connect_resolved(address: &Address, target: SocketAddr) -> Result<Stream, NalError> {
+        let connect_error = |e| NalError::io(address, "connect to", e);
+        let stream = mio::net::TcpStream::connect(target).map_err(connect_error)?;
+        stream.set_nodelay(true).map_err(connect_error)?;
+        Ok(Stream::Tcp(stream))
     }
 
     /// Wraps an accepted TCP stream in the server end of a TLS session.

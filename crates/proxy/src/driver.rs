@@ -35,6 +35,7 @@ use crate::mux::{
     ClientId, Event, Mux, MuxConfig, UpstreamState, CLIENT_OUTPUT_HIGH_WATER, CLIENT_PIPELINE_MAX,
     UPSTREAM_OUTPUT_CAP,
 };
+use crate::resolver::Resolver;
 use crate::tls::{hint, UpstreamTls};
 
 /// Bytes read ahead from one local client: a whole request of the largest
@@ -210,6 +211,8 @@ pub struct Proxy {
     logs: Logs,
     metrics: ProxyMetrics,
     next_tick: Instant,
+    /// The server's address, looked up off the loop (host names only).
+    resolver: Option<Resolver>,
 }
 
 impl Proxy {
@@ -229,7 +232,9 @@ impl Proxy {
         selector
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .map_err(io_err("registering signal handlers"))?;
+        let resolver = Resolver::for_address(&config.server);
         Ok(Proxy {
+            resolver,
             selector,
             listener,
             signals,
@@ -594,7 +599,22 @@ impl Proxy {
         if let Some(mut old) = self.upstream.take() {
             let _ = self.selector.deregister(&mut old.conn);
         }
-        let stream = match Stream::connect(&self.config.server) {
+        let server = &self.config.server;
+        // A host name is never looked up here: that blocks (see resolver).
+        let connected = match self.resolver.as_mut() {
+            Some(resolver) => match resolver.target() {
+                Some(target) => Stream::connect_resolved(server, target),
+                None => Err(NalError::Resolve {
+                    address: server.to_string(),
+                    source: io::Error::new(
+                        ErrorKind::NotFound,
+                        "the host name has not resolved yet (looking it up again)",
+                    ),
+                }),
+            },
+            None => Stream::connect(server),
+        };
+        let stream = match connected {
             Ok(stream) => stream,
             Err(e) => {
                 self.mux

@@ -13,6 +13,8 @@
 //!   bytes between real sockets, accepts local clients up to a limit,
 //!   reconnects (over TLS if configured: [`tls`]), publishes the metrics,
 //!   and stops cleanly on a signal.
+//! * [`resolver`] — the server's host name, looked up on a thread of its
+//!   own so that a slow or dead DNS never stalls the loop.
 //! * [`error`] — why a connection was given up, by the side at fault.
 //! * [`stats`] and [`metrics`] — what the multiplexer counts, and the
 //!   Prometheus metrics the driver publishes them to on its tick.
@@ -23,6 +25,7 @@ pub mod driver;
 pub mod error;
 pub mod metrics;
 pub mod mux;
+pub mod resolver;
 pub mod stats;
 pub mod tls;
 
