@@ -686,3 +686,32 @@ fn a_server_reset_closes_the_client() {
         "{trace}"
     );
 }
+
+#[test]
+fn connections_beyond_the_limit_are_closed_and_the_others_relayed() {
+    let server = start_server(&[]);
+    let snoop = Snoop::start(&server.address, &["-max-connections", "2"]);
+    let have = request(1, Request::Have { id: b"k" });
+    // A HAVE's answer: a header and one status byte, 1 for "not there".
+    let answer = dc_protocol::HEADER_LEN + 1;
+    let answered = |c: &mut Conn| c.recv(answer)[answer - 1] == 1;
+    let mut kept: Vec<Conn> = (0..2).map(|_| Conn::connect(snoop.address())).collect();
+    for c in &mut kept {
+        c.send(&have);
+        assert!(answered(c));
+    }
+    for _ in 0..3 {
+        let mut extra = Conn::connect(snoop.address());
+        assert!(extra.read_to_eof().is_empty(), "the third was relayed");
+    }
+    let log = snoop.daemon.stderr();
+    assert_eq!(log.matches("-max-connections").count(), 1, "{log}");
+    // The two relayed ones carry on; closing one makes room.
+    kept[0].send(&have);
+    assert!(answered(&mut kept[0]));
+    drop(kept.remove(0));
+    snoop.wait_for("#0 closed");
+    let mut again = Conn::connect(snoop.address());
+    again.send(&have);
+    assert!(answered(&mut again));
+}

@@ -58,6 +58,13 @@ pub struct Args {
     /// output
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// Most client connections relayed at once; one more is accepted and
+    /// closed at once, with a log line
+    #[arg(long = "max-connections", value_name = "N",
+          default_value_t = dc_trace::relay::DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+    pub max_connections: usize,
 }
 
 /// A checked command line.
@@ -71,6 +78,8 @@ pub struct Config {
     pub printer: PrinterConfig,
     /// Where to print (standard output when `None`).
     pub output: Option<PathBuf>,
+    /// Most client connections relayed at once.
+    pub max_connections: usize,
 }
 
 /// A command line that parsed but cannot be used.
@@ -117,6 +126,7 @@ impl Args {
                 summary: self.summary.map(Duration::from_secs),
             },
             output: self.output,
+            max_connections: self.max_connections,
         })
     }
 }

@@ -29,6 +29,7 @@ fn main() -> ExitCode {
     let mut relay = Relay::bind(RelayConfig {
         listen: config.listen.clone(),
         server: config.server.clone(),
+        max_connections: config.max_connections,
     })
     .unwrap_or_else(|e| dc_cli::fail(e));
     let sink = open_sink(&config.output).unwrap_or_else(|e| dc_cli::fail(e));

@@ -24,6 +24,7 @@
 //! had already sent is then still offered to its peer, once, without waiting.
 
 use std::io::{self, ErrorKind, Write};
+use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
 use nal::{Address, Connection, Interest, Listener, NalError, Selector, Stream, Token};
@@ -53,7 +54,19 @@ pub struct RelayConfig {
     /// The server every client is relayed to. A host name is resolved once,
     /// when the relay starts, so that the loop never waits for DNS.
     pub server: Address,
+    /// Most client connections relayed at once (each takes two file
+    /// descriptors); one more is accepted and closed at once, with a log
+    /// line at most every [`LIMIT_LOG_INTERVAL`].
+    pub max_connections: usize,
 }
+
+/// Default [`RelayConfig::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+/// Shortest time between two log lines about the connection limit.
+pub const LIMIT_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// After an accept failed for want of file descriptors, the next try comes
+/// this much later (edge-triggered readiness would not say again).
+const ACCEPT_RETRY: Duration = Duration::from_millis(500);
 
 /// Why the relay could not start or had to stop.
 #[derive(Debug, Error)]
@@ -113,6 +126,11 @@ pub struct Relay {
     clock: Clock,
     /// The last poll's events, kept to reuse the allocation.
     ready: Vec<Ready>,
+    max_connections: usize,
+    /// An accept failed for want of resources: try again at this time.
+    accept_retry_at: Option<Instant>,
+    /// When the connection limit was last logged, and refusals since.
+    limit_logged: Option<(Instant, u64)>,
 }
 
 /// What an event says about one socket.
@@ -178,6 +196,9 @@ impl Relay {
             next_number: 0,
             clock: Clock::new(),
             ready: Vec::new(),
+            max_connections: config.max_connections.max(1),
+            accept_retry_at: None,
+            limit_logged: None,
         })
     }
 
@@ -201,9 +222,13 @@ impl Relay {
             self.server_label
         );
         loop {
-            let timeout = observer
+            let mut timeout = observer
                 .wake_at()
                 .map(|t| t.saturating_since(self.clock.now()));
+            if let Some(at) = self.accept_retry_at {
+                let until = at.saturating_duration_since(Instant::now());
+                timeout = Some(timeout.map_or(until, |t| t.min(until)));
+            }
             self.selector
                 .poll(timeout)
                 .map_err(io_err("waiting for events"))?;
@@ -224,6 +249,9 @@ impl Relay {
                 }
             }
             self.ready = ready;
+            if self.accept_retry_at.is_some_and(|t| Instant::now() >= t) {
+                self.accept_all(observer);
+            }
             if let Some(stopped) = stop {
                 self.shutdown(observer);
                 observer.idle(self.clock.now());
@@ -242,17 +270,45 @@ impl Relay {
     }
 
     fn accept_all<O: Observer + ?Sized>(&mut self, observer: &mut O) {
+        self.accept_retry_at = None;
         loop {
             match self.listener.accept() {
+                Ok(Some(stream)) if self.pairs.len() >= self.max_connections => {
+                    self.refuse(&stream);
+                }
                 Ok(Some(stream)) => self.open_pair(stream, observer),
                 Ok(None) => return,
                 Err(e) => {
                     // EMFILE and friends: the connection stays in the
-                    // backlog; retrying now would spin.
+                    // backlog. Retrying now would spin, and no new event
+                    // may come: retry a little later.
                     warn!("accept on {} failed: {e}", self.local_address());
+                    self.accept_retry_at = Some(Instant::now() + ACCEPT_RETRY);
                     return;
                 }
             }
+        }
+    }
+
+    /// Closes a client beyond the connection limit (by dropping it), with
+    /// a warning at most every [`LIMIT_LOG_INTERVAL`].
+    fn refuse(&mut self, stream: &Stream) {
+        let now = Instant::now();
+        let (last, since) = self.limit_logged.unwrap_or((now, 0));
+        if self.limit_logged.is_none() || now.duration_since(last) >= LIMIT_LOG_INTERVAL {
+            let more = if since > 0 {
+                format!(" ({since} more since the last report)")
+            } else {
+                String::new()
+            };
+            warn!(
+                "refusing {}: {} connections relayed already (-max-connections){more}",
+                stream.peer_description(),
+                self.max_connections
+            );
+            self.limit_logged = Some((now, 0));
+        } else {
+            self.limit_logged = Some((last, since + 1));
         }
     }
 
