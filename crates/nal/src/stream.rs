@@ -110,6 +110,17 @@ impl Stream {
         }
     }
 
+    /// Closes the connection with a reset rather than an orderly end of
+    /// file, for passing on that the other side of a relay failed: a TCP
+    /// peer then reads "connection reset" (`SO_LINGER` with a zero timeout,
+    /// then close). A unix socket has no reset and is simply closed.
+    pub fn reset(self) {
+        if let Some(tcp) = self.tcp() {
+            // If the option cannot be set, the close below is a plain one.
+            let _ = socket2::SockRef::from(tcp).set_linger(Some(std::time::Duration::ZERO));
+        }
+    }
+
     fn tcp(&self) -> Option<&mio::net::TcpStream> {
         match self {
             Stream::Tcp(s) => Some(s),

@@ -435,6 +435,15 @@ impl Relay {
             _ => debug!("connection {} closed: {reason}", pair.trace.number()),
         }
         pair.trace.close(&reason, self.clock.now(), observer);
+        // A failure on one side reaches the other as a reset, as it would
+        // without dc_snoop in between, not as an orderly end.
+        if let CloseReason::Failed { peer, .. } = reason {
+            let Pair { client, server, .. } = pair;
+            match peer {
+                Peer::Server => client.into_stream().reset(),
+                Peer::Client => server.into_stream().reset(),
+            }
+        }
     }
 
     fn shutdown<O: Observer + ?Sized>(&mut self, observer: &mut O) {
