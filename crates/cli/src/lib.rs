@@ -53,14 +53,18 @@ pub fn normalize(
     cmd: &clap::Command,
     args: impl Iterator<Item = OsString>,
 ) -> Result<Vec<OsString>, clap::Error> {
-    // long name -> whether the option consumes the next word as its value
+    // long name or alias -> whether the option consumes the next word as
+    // its value
     let longs: HashMap<String, bool> = cmd
         .get_arguments()
-        .filter_map(|a| {
+        .flat_map(|a| {
             // `get_num_args` is only filled in by `Command::build`; the
             // action is known from the start.
             let takes_value = a.get_action().takes_values();
-            a.get_long().map(|l| (l.to_string(), takes_value))
+            a.get_long()
+                .into_iter()
+                .chain(a.get_all_aliases().unwrap_or_default())
+                .map(move |name| (name.to_string(), takes_value))
         })
         .collect();
     let shorts: Vec<String> = cmd
@@ -196,6 +200,8 @@ mod tests {
         daemon: bool,
         #[arg(long)]
         pidfile: Option<String>,
+        #[arg(long, alias = "connect")]
+        server: Option<String>,
     }
 
     fn parse(args: &[&str]) -> Result<Args, clap::Error> {
@@ -210,6 +216,14 @@ mod tests {
         assert!(a.daemon);
         let a = parse(&["-sessions=9"]).unwrap();
         assert_eq!(a.sessions, 9);
+    }
+
+    #[test]
+    fn aliases_take_one_dash_too() {
+        let a = parse(&["-connect", "IP:h:1"]).unwrap();
+        assert_eq!(a.server.as_deref(), Some("IP:h:1"));
+        let a = parse(&["-server", "IP:h:2"]).unwrap();
+        assert_eq!(a.server.as_deref(), Some("IP:h:2"));
     }
 
     #[test]
