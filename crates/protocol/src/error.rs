@@ -11,7 +11,7 @@ use crate::response::Status;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum DecodeError {
     /// The frame's protocol version is not 0x0011 (any patch level is fine).
-    #[error("protocol version mismatch: peer sent level {found:08x}, expected 0011xxxx")]
+    #[error("protocol version mismatch: peer sent level {found:08x}, expected 0011xxxx{}", tls_hint(*found))]
     Version {
         /// The `proto_level` word received.
         found: u32,
@@ -115,4 +115,34 @@ pub enum ResponseError {
         /// The payload length received.
         len: usize,
     },
+}
+
+/// Words that begin like a TLS record (a handshake, alert or data record of
+/// TLS 1.0-1.3, all of which say 0x03 0x0n) come from a peer speaking TLS
+/// where the reader expected plain distcache, or the reverse: say so, since
+/// the bare number names nothing.
+fn tls_hint(found: u32) -> &'static str {
+    let [content_type, major, minor, _] = found.to_be_bytes();
+    if (0x14..=0x17).contains(&content_type) && major == 0x03 && minor <= 0x04 {
+        " (that is a TLS record: one side uses TLS and the other does not; see -tls-cert, -tls-key and -tls-ca)"
+    } else {
+        ""
+    }
+}
+
+#[cfg(test)]
+mod tls_hint_tests {
+    use super::*;
+
+    #[test]
+    fn a_tls_record_where_distcache_was_expected_is_named() {
+        // A TLS ClientHello, and an alert (what a TLS server answers junk with).
+        for level in [0x1603_0100u32, 0x1503_0300] {
+            let message = DecodeError::Version { found: level }.to_string();
+            assert!(message.contains("that is a TLS record"), "{message}");
+        }
+        // Other garbage gets no such guess.
+        let message = DecodeError::Version { found: 0x4745_5420 }.to_string();
+        assert!(!message.contains("TLS"), "{message}");
+    }
 }
