@@ -71,17 +71,7 @@ fn main() -> ExitCode {
     })
     .unwrap_or_else(|e| dc_cli::fail(e));
 
-    match proxy.run() {
-        Ok(Shutdown::Signal(signal)) => {
-            log::info!("stopped by signal {signal}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            log::error!("{e}");
-            eprintln!("Error, {e}");
-            ExitCode::FAILURE
-        }
-    }
+    dc_cli::finish(proxy.run().map(|Shutdown::Signal(signal)| signal))
 }
 
 /// Descriptors needed besides the local clients: standard streams, the

@@ -68,15 +68,5 @@ fn main() -> ExitCode {
     })
     .unwrap_or_else(|e| dc_cli::fail(e));
 
-    match server.run() {
-        Ok(Shutdown::Signal(signal)) => {
-            log::info!("stopped by signal {signal}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            log::error!("{e}");
-            eprintln!("Error, {e}");
-            ExitCode::FAILURE
-        }
-    }
+    dc_cli::finish(server.run().map(|Shutdown::Signal(signal)| signal))
 }

@@ -161,6 +161,22 @@ pub fn fail(message: impl std::fmt::Display) -> ! {
     std::process::exit(1)
 }
 
+/// The exit status of a daemon's run: 0 when a signal stopped it (logged),
+/// 1 after an error, which is logged and printed in the original's style.
+pub fn finish<E: std::fmt::Display>(stopped_by: Result<i32, E>) -> std::process::ExitCode {
+    match stopped_by {
+        Ok(signal) => {
+            log::info!("stopped by signal {signal}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            log::error!("{e}");
+            eprintln!("Error, {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Sets up logging to stderr: `info` by default, `RUST_LOG` overrides.
 pub fn init_logging() {
     logger().init();
