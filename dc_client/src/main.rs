@@ -31,14 +31,6 @@ fn main() -> ExitCode {
         )),
         Err(e) => dc_cli::fail(format_args!("bad server address: {e}")),
     };
-    // Resolve once now, so a typo fails at start-up rather than at every
-    // retry. The proxy looks the name up again before each reconnect, on a
-    // thread of its own, following DNS changes without stalling its loop.
-    if server.unix_path().is_none() {
-        if let Err(e) = server.resolve() {
-            dc_cli::fail(e);
-        }
-    }
     // Keys are read now, before any privilege drop.
     let tls = args
         .tls_files()

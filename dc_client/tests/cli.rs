@@ -66,6 +66,27 @@ fn command_line_errors_exit_one_with_the_originals_lines() {
 }
 
 #[test]
+fn a_server_name_that_does_not_resolve_exits_one_before_binding() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("dc.sock");
+    let listen = format!("UNIX:{}", sock.display());
+    let out = run(&[
+        "-listen",
+        &listen,
+        "-server",
+        "IP:no-such-host.invalid:9001",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).starts_with("Error, "), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no-such-host.invalid"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!sock.exists(), "the socket was bound");
+}
+
+#[test]
 fn a_listen_address_that_cannot_be_bound_exits_one() {
     let out = run(&[
         "-listen",

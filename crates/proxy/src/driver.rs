@@ -95,6 +95,9 @@ pub enum ProxyError {
     /// The listening address could not be bound.
     #[error(transparent)]
     Listen(#[from] NalError),
+    /// The server's host name does not resolve.
+    #[error(transparent)]
+    Resolve(NalError),
     /// The event loop failed.
     #[error("{what}: {source}")]
     Io {
@@ -220,7 +223,10 @@ impl Proxy {
     /// sent to the server before [`run`](Self::run), so a caller can detach
     /// and drop privileges in between.
     pub fn bind(config: ProxyConfig) -> Result<Proxy, ProxyError> {
-        // Handlers first: once the socket is bound, a supervisor that sees
+        // The server's name first: a typo fails before anything is bound.
+        // Later lookups happen off the loop (see resolver).
+        let resolver = Resolver::for_address(&config.server).map_err(ProxyError::Resolve)?;
+        // Handlers next: once the socket is bound, a supervisor that sees
         // it listening may signal us at once, and SIGUSR1/2 would kill.
         let mut signals = Signals::new([SIGINT, SIGTERM, SIGUSR1, SIGUSR2])
             .map_err(io_err("installing signal handlers"))?;
@@ -232,7 +238,6 @@ impl Proxy {
         selector
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .map_err(io_err("registering signal handlers"))?;
-        let resolver = Resolver::for_address(&config.server);
         Ok(Proxy {
             resolver,
             selector,

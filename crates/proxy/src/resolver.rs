@@ -11,8 +11,8 @@
 use std::net::SocketAddr;
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 
-use log::{debug, warn};
-use nal::Address;
+use log::debug;
+use nal::{Address, NalError};
 
 /// The latest known address of a server given by host name, refreshed in
 /// the background.
@@ -26,28 +26,23 @@ pub struct Resolver {
 impl Resolver {
     /// A resolver for `address` if it names a host that needs looking up
     /// (not a literal IP, not a unix socket). The first lookup is done now,
-    /// blocking.
-    pub fn for_address(address: &Address) -> Option<Resolver> {
+    /// blocking, at start-up: a name that does not resolve is refused, so a
+    /// typo fails at once rather than at every retry.
+    pub fn for_address(address: &Address) -> Result<Option<Resolver>, NalError> {
         if !address.needs_lookup() {
-            return None;
+            return Ok(None);
         }
-        let known = match address.resolve() {
-            Ok(found) => Some(found),
-            Err(e) => {
-                warn!("{e}; retrying at each connect attempt");
-                None
-            }
-        };
-        Some(Resolver {
+        let known = address.resolve()?;
+        Ok(Some(Resolver {
             address: address.clone(),
-            known,
+            known: Some(known),
             lookup: None,
-        })
+        }))
     }
 
-    /// The address to connect to now (`None` while no lookup has ever
-    /// succeeded), after taking in a lookup that has finished and starting
-    /// the next one.
+    /// The address to connect to now, after taking in a lookup that has
+    /// finished and starting the next one. (`None` only if no lookup ever
+    /// succeeded, which [`for_address`](Self::for_address) rules out.)
     pub fn target(&mut self) -> Option<SocketAddr> {
         self.collect();
         if self.lookup.is_none() {
@@ -101,18 +96,18 @@ mod tests {
     #[test]
     fn literals_and_unix_sockets_need_no_resolver() {
         for a in ["IP:127.0.0.1:9", "IP:[::1]:9", "UNIX:/tmp/x"] {
-            assert!(
-                Resolver::for_address(&Address::parse(a).unwrap()).is_none(),
-                "{a}"
-            );
+            let resolver = Resolver::for_address(&Address::parse(a).unwrap()).unwrap();
+            assert!(resolver.is_none(), "{a}");
         }
     }
 
     #[test]
     fn a_host_name_is_known_at_once_and_refreshed_in_the_background() {
         let address = Address::parse("IP:localhost:9001").unwrap();
-        let mut resolver = Resolver::for_address(&address).expect("a host name");
-        let first = resolver.target().expect("localhost resolves");
+        let mut resolver = Resolver::for_address(&address)
+            .expect("localhost resolves")
+            .expect("a host name");
+        let first = resolver.target().expect("an address");
         assert!(first.ip().is_loopback() && first.port() == 9001);
         // A lookup is now under way, off this thread, and it completes.
         assert!(resolver.lookup.is_some());
@@ -126,11 +121,31 @@ mod tests {
     }
 
     #[test]
-    fn a_name_that_does_not_resolve_leaves_no_address_but_does_not_block_later() {
+    fn a_name_that_does_not_resolve_is_refused_at_start() {
         let address = Address::parse("IP:no-such-host.invalid:9001").unwrap();
-        let mut resolver = Resolver::for_address(&address).expect("a host name");
+        let e = Resolver::for_address(&address).unwrap_err();
+        assert!(e.to_string().contains("no-such-host.invalid"), "{e}");
+    }
+
+    #[test]
+    fn a_failed_lookup_keeps_the_last_good_address_and_never_blocks() {
+        let mut resolver = Resolver {
+            address: Address::parse("IP:no-such-host.invalid:9001").unwrap(),
+            known: Some("10.0.0.7:9001".parse().unwrap()),
+            lookup: None,
+        };
         let start = Instant::now();
-        assert_eq!(resolver.target(), None);
-        assert!(start.elapsed() < Duration::from_secs(1), "target() blocked");
+        assert_eq!(resolver.target(), resolver.known);
+        assert!(
+            start.elapsed() < Duration::from_millis(500),
+            "target() blocked"
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while resolver.lookup.is_some() {
+            assert!(Instant::now() < deadline, "the lookup never finished");
+            std::thread::sleep(Duration::from_millis(5));
+            resolver.collect();
+        }
+        assert_eq!(resolver.known, Some("10.0.0.7:9001".parse().unwrap()));
     }
 }
