@@ -1,0 +1,1 @@
+//! memcache (skeleton: filled in by the memcache work).

@@ -1,0 +1,1 @@
+//! RESP2 (skeleton: filled in by the RESP work).
