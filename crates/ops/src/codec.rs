@@ -1,7 +1,7 @@
 //! The two sides of a protocol: a server codec serves requests by running
 //! operations, a client codec sends operations and reads their replies.
 
-use crate::{Op, OpKind, Reply};
+use crate::{Op, OpKind, Protocol, Reply};
 
 /// What a server codec calls to run an operation: the engine's executor on
 /// a server, something that forwards it on a proxy.
@@ -95,6 +95,10 @@ pub trait ServerCodec {
     fn in_request(&self) -> bool {
         false
     }
+
+    /// The protocol being spoken (memcache tells text from binary by the
+    /// first byte, so this may change after the first `serve`).
+    fn protocol(&self) -> Protocol;
 }
 
 /// How a client codec's answers find their requests.

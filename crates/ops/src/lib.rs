@@ -22,6 +22,8 @@
 #![warn(missing_docs)]
 
 mod codec;
+#[cfg(any(test, feature = "model"))]
+pub mod model;
 mod op;
 mod reply;
 mod ttl;
