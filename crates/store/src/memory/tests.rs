@@ -1,7 +1,7 @@
 //! One test per rule of the distcache contract, plus scale tests.
 
 use super::*;
-use crate::MIN_MAX_BYTES;
+use crate::{AddOutcome, MIN_MAX_BYTES};
 
 fn store(max_sessions: usize) -> MemoryStore {
     MemoryStore::new(Limits::new(max_sessions, 1 << 30).unwrap())
@@ -26,9 +26,12 @@ fn added(store: &mut MemoryStore, id: &[u8], expires_at: Millis, now: Millis) {
 
 #[test]
 fn record_header_stays_small() {
-    // expires_at (8) + prev, next (4 + 4) + id_len and padding flag (1); no
-    // allocator header, no data length (the slot length gives it).
-    assert_eq!(HEADER_LEN, 17);
+    // expires_at (8) + prev, next (4 + 4) + id_len (1) + meta (1); no
+    // allocator header, no data length (the slot length gives it), and no
+    // flags field unless the flags are non-zero.
+    assert_eq!(slab::HEADER_LEN, 18);
+    assert_eq!(record_len(0, 32, 100), 18 + 32 + 100);
+    assert_eq!(record_len(1, 32, 100), 18 + 4 + 32 + 100);
 }
 
 #[test]
