@@ -35,7 +35,7 @@ use dc_store::{AddOutcome, Limits, MemoryStore, SessionStore};
 
 const DATA: [u8; 200] = [0xd5; 200];
 /// Bytes of one stored session's record: header, 32-byte id, data.
-const RECORD_LEN: usize = 17 + 32 + 200;
+const RECORD_LEN: usize = 18 + 32 + 200;
 const TIMEOUT_MS: u64 = 300_000;
 /// Ids of sessions added by the `add` bench: far from those of the fill.
 const FRESH: u64 = 1 << 40;

@@ -38,7 +38,7 @@ const NAMES: [&str; 6] = [
     "add+expire",
 ];
 /// Bytes of one record: header, id, data.
-const RECORD_LEN: usize = 17 + 32 + 200;
+const RECORD_LEN: usize = 18 + 32 + 200;
 
 fn id(i: u64) -> [u8; 32] {
     let mut id = [0u8; 32];

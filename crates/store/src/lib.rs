@@ -145,6 +145,7 @@ mod limits;
 mod memory;
 mod sharded;
 
+pub use dc_ops::StoreMode;
 pub use limits::{Limits, LimitsError, MAX_SESSIONS, MIN_MAX_BYTES};
 pub use memory::{IndexMemory, MemoryStore, MAX_DATA_LEN, MAX_ID_LEN, PRESIZED_SESSIONS};
 pub use sharded::{shards_for, ShardedStore, MIN_SESSIONS_PER_SHARD};
@@ -172,6 +173,45 @@ pub enum AddOutcome {
     TooLarge,
 }
 
+/// What [`SessionStore::store`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[must_use]
+pub enum StoreOutcome {
+    /// The entry was stored (after evicting others if the store was full).
+    Stored,
+    /// [`StoreMode::Add`] on a live key, or [`StoreMode::Replace`] on a
+    /// missing one: nothing changed, nothing evicted.
+    NotStored,
+    /// The id is longer than [`MAX_ID_LEN`] bytes, the data longer than
+    /// [`MAX_DATA_LEN`], or id and data together exceed
+    /// [`Limits::max_bytes`]: nothing changed (a live entry under the id is
+    /// kept), nothing evicted.
+    TooLarge,
+}
+
+impl From<StoreOutcome> for AddOutcome {
+    /// The answer of a [`StoreMode::Add`]: a refused add is a duplicate.
+    fn from(outcome: StoreOutcome) -> AddOutcome {
+        match outcome {
+            StoreOutcome::Stored => AddOutcome::Stored,
+            StoreOutcome::NotStored => AddOutcome::Duplicate,
+            StoreOutcome::TooLarge => AddOutcome::TooLarge,
+        }
+    }
+}
+
+/// A live entry, borrowed from the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry<'a> {
+    /// The data stored.
+    pub data: &'a [u8],
+    /// The opaque flags stored with it (memcache's; 0 for the other
+    /// protocols).
+    pub flags: u32,
+    /// When it expires: it is live while `now <= expires_at`.
+    pub expires_at: Millis,
+}
+
 /// A snapshot of a store's size and counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct StoreStats {
@@ -190,20 +230,65 @@ pub struct StoreStats {
 ///
 /// Implementations are sans-IO: `now` always comes from the caller.
 pub trait SessionStore {
+    /// Store `data` under `id` with opaque `flags` (memcache's; 0 for the
+    /// other protocols), expiring at `expires_at`. Purges expired sessions
+    /// first, so an expired id counts as missing. Then, unless the entry is
+    /// [`TooLarge`](StoreOutcome::TooLarge):
+    ///
+    /// * [`StoreMode::Add`] stores only if `id` has no live entry (the
+    ///   distcache add: never replaces);
+    /// * [`StoreMode::Set`] stores whatever `id` holds: a live entry is
+    ///   released first, so that its bytes count no more, and the new one is
+    ///   stored as a new entry, at the end of its expiry's place in the
+    ///   eviction order, evicting others if needed (never the key being
+    ///   stored);
+    /// * [`StoreMode::Replace`] is `Set`, but only if `id` has a live entry.
+    ///
+    /// A mode that refuses answers [`StoreOutcome::NotStored`] and changes
+    /// nothing.
+    fn store(
+        &mut self,
+        mode: StoreMode,
+        id: &[u8],
+        data: &[u8],
+        flags: u32,
+        expires_at: Millis,
+        now: Millis,
+    ) -> StoreOutcome;
+
+    /// The live entry under `id` (data, flags, expiry), or `None`. Never
+    /// returns an expired entry. Changes nothing: not the expiry, not the
+    /// eviction order (nothing is LRU).
+    fn entry(&self, id: &[u8], now: Millis) -> Option<Entry<'_>>;
+
+    /// Give the live entry under `id` a new expiry: it moves in the eviction
+    /// order as if stored with that expiry now (after every entry expiring
+    /// at or before it). Purges expired sessions first. `false` if `id` is
+    /// absent or expired. An `expires_at < now` makes the entry expired at
+    /// once: it is purged and counted as an expiration (and `true` is
+    /// returned: it was live and was touched).
+    fn touch(&mut self, id: &[u8], expires_at: Millis, now: Millis) -> bool;
+
     /// Store `data` under `id`, expiring at `expires_at`. Purges expired
     /// sessions first (so an expired id can be added again), evicts to make
-    /// room if full, never replaces a live id.
-    fn add(&mut self, id: &[u8], data: &[u8], expires_at: Millis, now: Millis) -> AddOutcome;
+    /// room if full, never replaces a live id: [`store`](Self::store) in
+    /// [`StoreMode::Add`] with flags 0.
+    fn add(&mut self, id: &[u8], data: &[u8], expires_at: Millis, now: Millis) -> AddOutcome {
+        self.store(StoreMode::Add, id, data, 0, expires_at, now)
+            .into()
+    }
 
-    /// The data of the live session `id`, or `None`. Never returns an
-    /// expired session. Does not change expiry or eviction order (nothing is
-    /// LRU).
-    fn get(&self, id: &[u8], now: Millis) -> Option<&[u8]>;
+    /// The data of the live session `id`, or `None`: the data of its
+    /// [`entry`](Self::entry). Never returns an expired session. Does not
+    /// change expiry or eviction order (nothing is LRU).
+    fn get(&self, id: &[u8], now: Millis) -> Option<&[u8]> {
+        self.entry(id, now).map(|entry| entry.data)
+    }
 
     /// Whether a live session `id` exists. Like [`get`](Self::get), it
     /// changes nothing.
     fn have(&self, id: &[u8], now: Millis) -> bool {
-        self.get(id, now).is_some()
+        self.entry(id, now).is_some()
     }
 
     /// Remove a live session; `false` if absent or expired.

@@ -23,25 +23,25 @@ use std::hash::BuildHasher;
 
 use hashbrown::DefaultHashBuilder;
 
-use crate::{AddOutcome, Limits, Millis, SessionStore, StoreStats};
+use crate::{Entry, Limits, Millis, SessionStore, StoreMode, StoreOutcome, StoreStats};
 use expiry::ExpiryIndex;
 use index::IdIndex;
-use slab::{Slabs, Slot, HEADER_LEN};
+use slab::{record_len, Slabs, Slot};
 
 #[cfg(test)]
 mod model_tests;
 #[cfg(test)]
 mod tests;
 
-/// Longest session id [`MemoryStore`] can hold: its length is kept in seven
-/// bits of the record's length byte (the eighth says whether the slot has
-/// a padding byte). The protocol allows at most 64; longer ids are refused
-/// with [`AddOutcome::TooLarge`] and never found.
-pub const MAX_ID_LEN: usize = 127;
+/// Longest session id (key) [`MemoryStore`] can hold: its length is the
+/// record's id-length byte. distcache allows at most 64, memcache 250, and
+/// Apache sends keys of up to 252 bytes over Redis; longer ids are refused
+/// with [`StoreOutcome::TooLarge`] and never found.
+pub const MAX_ID_LEN: usize = u8::MAX as usize;
 
 /// Longest session data [`MemoryStore`] can hold: 16 MiB, so that a record
 /// always fits a slab slot. The protocol allows at most 32759 bytes; longer
-/// data are refused with [`AddOutcome::TooLarge`].
+/// data are refused with [`StoreOutcome::TooLarge`].
 pub const MAX_DATA_LEN: usize = 16 << 20;
 
 /// A store gets its whole hash index when it is created, sized for
@@ -149,6 +149,13 @@ impl MemoryStore {
         self.slabs.free(slot);
     }
 
+    /// Takes the session in `slot`, which is in every structure, out of
+    /// all of them.
+    fn unlink_and_release(&mut self, slot: Slot) {
+        self.expiry.remove(slot, &mut self.slabs);
+        self.release(slot);
+    }
+
     /// Drops the session that expires first (oldest first among equals).
     /// Returns false if the store is empty.
     fn evict_one(&mut self) -> bool {
@@ -205,20 +212,36 @@ impl MemoryStore {
 }
 
 impl SessionStore for MemoryStore {
-    fn add(&mut self, id: &[u8], data: &[u8], expires_at: Millis, now: Millis) -> AddOutcome {
+    fn store(
+        &mut self,
+        mode: StoreMode,
+        id: &[u8],
+        data: &[u8],
+        flags: u32,
+        expires_at: Millis,
+        now: Millis,
+    ) -> StoreOutcome {
         self.expire(now);
 
         if id.len() > MAX_ID_LEN || data.len() > MAX_DATA_LEN {
-            return AddOutcome::TooLarge;
+            return StoreOutcome::TooLarge;
         }
         let size = id.len() + data.len();
         if size > self.limits.max_bytes {
-            return AddOutcome::TooLarge;
+            return StoreOutcome::TooLarge;
         }
         let hash = self.hasher.hash_one(id);
-        if self.find_slot_hashed(id, hash).is_some() {
-            // Expired sessions were just purged, so this one is live.
-            return AddOutcome::Duplicate;
+        // Expired sessions were just purged, so whatever is found is live.
+        match (mode, self.find_slot_hashed(id, hash)) {
+            (StoreMode::Add, Some(_)) | (StoreMode::Replace, None) => {
+                return StoreOutcome::NotStored;
+            }
+            (StoreMode::Set | StoreMode::Replace, Some(old)) => {
+                // The old entry goes first: its bytes and its place no
+                // longer count, and it cannot be evicted for its successor.
+                self.unlink_and_release(old);
+            }
+            (StoreMode::Add | StoreMode::Set, None) => {}
         }
 
         if self.index.len() >= self.limits.max_sessions {
@@ -237,10 +260,10 @@ impl SessionStore for MemoryStore {
 
         // Fails only when every one of the 2^22 page numbers is taken, which
         // needs over 64 GiB of sessions. Refuse rather than corrupt.
-        let Some(slot) = self.slabs.alloc(HEADER_LEN + size) else {
-            return AddOutcome::TooLarge;
+        let Some(slot) = self.slabs.alloc(record_len(flags, id.len(), data.len())) else {
+            return StoreOutcome::TooLarge;
         };
-        self.slabs.write(slot, expires_at, id, data);
+        self.slabs.write(slot, expires_at, flags, id, data);
         let (slabs, hasher) = (&self.slabs, &self.hasher);
         if self.index.is_full() {
             // Rehash every stored id, reading the slab pages in order
@@ -253,17 +276,42 @@ impl SessionStore for MemoryStore {
             .insert(hash, slot, |s| hasher.hash_one(slabs.id(s)));
         self.expiry.insert(slot, expires_at, &mut self.slabs);
         self.bytes += size;
-        AddOutcome::Stored
+        StoreOutcome::Stored
     }
 
     #[inline]
-    fn get(&self, id: &[u8], now: Millis) -> Option<&[u8]> {
-        let (_, data, expires_at) = self.slabs.session(self.find_slot(id)?);
-        (now <= expires_at).then_some(data)
+    fn entry(&self, id: &[u8], now: Millis) -> Option<Entry<'_>> {
+        let record = self.slabs.session(self.find_slot(id)?);
+        (now <= record.expires_at).then_some(Entry {
+            data: record.data,
+            flags: record.flags,
+            expires_at: record.expires_at,
+        })
     }
 
+    fn touch(&mut self, id: &[u8], expires_at: Millis, now: Millis) -> bool {
+        // After the purge, whatever is found is live.
+        self.expire(now);
+        let Some(slot) = self.find_slot(id) else {
+            return false;
+        };
+        // The index finds a record by its expiry: out under the old one,
+        // back in under the new, at the end of its list as if just stored.
+        self.expiry.remove(slot, &mut self.slabs);
+        if expires_at < now {
+            // Expired at once: purged as `expire` would have.
+            self.release(slot);
+            self.expirations += 1;
+        } else {
+            self.slabs.set_expires_at(slot, expires_at);
+            self.expiry.insert(slot, expires_at, &mut self.slabs);
+        }
+        true
+    }
+
+    #[inline]
     fn have(&self, id: &[u8], now: Millis) -> bool {
-        self.get(id, now).is_some()
+        self.entry(id, now).is_some()
     }
 
     fn remove(&mut self, id: &[u8], now: Millis) -> bool {
@@ -272,8 +320,7 @@ impl SessionStore for MemoryStore {
         let Some(slot) = self.find_slot(id) else {
             return false;
         };
-        self.expiry.remove(slot, &mut self.slabs);
-        self.release(slot);
+        self.unlink_and_release(slot);
         true
     }
 

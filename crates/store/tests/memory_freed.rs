@@ -137,7 +137,7 @@ fn sessions_give_their_memory_back() {
     let used = live_bytes() - before;
     let overhead = (used - store.stats().bytes) / n as usize;
     eprintln!("store overhead: {overhead} bytes per session ({n} sessions, before malloc headers)");
-    // 17-byte record header, 6-9 bytes of hash index, a few bytes of
+    // 18-byte record header, 6-9 bytes of hash index, a few bytes of
     // partly filled pages and tree nodes. Catches a structural regression.
     assert!(overhead <= 32, "overhead {overhead} bytes per session");
 

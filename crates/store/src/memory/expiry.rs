@@ -640,7 +640,7 @@ mod tests {
 
         fn insert(&mut self, t: u64) {
             let slot = self.slabs.alloc(HEADER_LEN).unwrap();
-            self.slabs.write(slot, t, b"", b"");
+            self.slabs.write(slot, t, 0, b"", b"");
             self.index.insert(slot, t, &mut self.slabs);
             self.model.insert((t, self.arrivals), slot);
             self.arrivals += 1;

@@ -5,6 +5,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::AddOutcome;
 
 /// One session in the model.
 #[derive(Debug, Clone)]

@@ -10,20 +10,26 @@
 //!  | used, free list, open links  |     +---------+---------+---------+-----------+
 //!  +------------------------------+
 //!
-//!   record (slot_len = 17 + id_len + data_len bytes, rounded up to a
-//!   multiple of 4):
-//!  +--------------+--------+--------+----------+--------------+---------------+---------+
-//!  | expires_at   | prev   | next   | pad|id_len| id           | data          | padding |
-//!  | u64 LE       | u32 LE | u32 LE | 1|7 bits | id_len bytes | the rest      | 0-3     |
-//!  +--------------+--------+--------+----------+--------------+---------------+---------+
-//!   0              8        12       16         17       (if any, its last byte is its length)
+//!   record (slot_len = 18 + (4 if flags != 0) + id_len + data_len bytes,
+//!   rounded up to a multiple of 4):
+//!  +------------+--------+--------+--------+------------+----------+--------------+-----------+---------+
+//!  | expires_at | prev   | next   | id_len | meta       | flags    | id           | data      | padding |
+//!  | u64 LE     | u32 LE | u32 LE | u8     | F|pad(2)   | u32 LE   | id_len bytes | the rest  | 0-3     |
+//!  +------------+--------+--------+--------+------------+----------+--------------+-----------+---------+
+//!   0            8        12       16       17           18         18 or 22
+//!                                           F = HAS_FLAGS (bit 2); the flags field is there only if F
 //! ```
 //!
+//! * **Flags cost bytes only when set.** memcache stores 32 opaque flag
+//!   bits with each value; distcache and Redis never set them. A record
+//!   with flags 0 has no flags field at all, so sessions of those protocols
+//!   pay nothing for it; a non-zero value takes 4 bytes after the header,
+//!   announced by the `HAS_FLAGS` bit of the meta byte.
 //! * **Size classes four bytes apart.** A class holds records of one
 //!   length, a multiple of 4. A record that is shorter gets 1–3 bytes of
-//!   padding, flagged in the top bit of its id-length byte, the last of
-//!   them holding their count; so the data length need not be stored: it is
-//!   the slot length minus the header, the id and the padding. Fewer
+//!   padding, whose count is in the low two bits of its meta byte; so the
+//!   data length need not be stored: it is the slot length minus the
+//!   header, the flags field, the id and the padding. Fewer
 //!   classes mean fewer partly filled last pages, which is what session
 //!   sizes spread over hundreds of values cost: over 1M sessions of
 //!   100–1500 bytes, 36.7 bytes a session with a class per length, 32.3
@@ -58,22 +64,43 @@ pub(crate) type Slot = u32;
 /// 1024 slots.
 pub(crate) const NIL: Slot = u32::MAX;
 
-/// Record header length: expiry, two links and the id length.
-pub(crate) const HEADER_LEN: usize = 17;
+/// Record header length: expiry, two links, the id length and the meta
+/// byte.
+pub(crate) const HEADER_LEN: usize = 18;
+
+/// Length of the flags field, present only in records with non-zero flags.
+const FLAGS_LEN: usize = 4;
 
 /// Offsets of the header fields in a record.
 const EXPIRES_AT: usize = 0;
 const PREV: usize = 8;
 const NEXT: usize = 12;
 const ID_LEN: usize = 16;
+const META: usize = 17;
 
-/// In the id-length byte: the slot ends with padding, whose last byte is
-/// its length.
-const PADDED: u8 = 0x80;
-/// In the id-length byte: the id's length.
-const ID_LEN_MASK: u8 = 0x7f;
+/// In the meta byte: how many bytes of padding end the slot (0–3).
+const PADDING_MASK: u8 = 0b011;
+/// In the meta byte: a flags field follows the header.
+const HAS_FLAGS: u8 = 0b100;
 /// Slot lengths are multiples of this.
 const SLOT_ALIGN: usize = 4;
+
+/// The length of the record for a session: what to pass to
+/// [`Slabs::alloc`] before [`Slabs::write`].
+#[inline]
+pub(crate) fn record_len(flags: u32, id_len: usize, data_len: usize) -> usize {
+    let flags_len = if flags == 0 { 0 } else { FLAGS_LEN };
+    HEADER_LEN + flags_len + id_len + data_len
+}
+
+/// A stored session as its record holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Record<'a> {
+    pub(crate) id: &'a [u8],
+    pub(crate) data: &'a [u8],
+    pub(crate) flags: u32,
+    pub(crate) expires_at: u64,
+}
 
 /// The slot length for a record of `record_len` bytes: rounded up to a
 /// multiple of [`SLOT_ALIGN`].
@@ -82,20 +109,21 @@ fn slot_len_for(record_len: usize) -> Option<u32> {
     u32::try_from(rounded).ok()
 }
 
-/// The id and data of a record, whose length byte (and, if padded, last
-/// byte) say where they end. Never panics, whatever the bytes.
+/// The flags, id and data of a record, whose id-length and meta bytes say
+/// where they are. Never panics, whatever the bytes.
 #[inline]
-fn split_record(record: &[u8]) -> (&[u8], &[u8]) {
+fn split_record(record: &[u8]) -> (u32, &[u8], &[u8]) {
     let body = record.get(HEADER_LEN..).unwrap_or_default();
-    let flags = record.get(ID_LEN).copied().unwrap_or(0);
-    let padding = if flags & PADDED != 0 {
-        usize::from(body.last().copied().unwrap_or(0))
-    } else {
-        0
+    let meta = record.get(META).copied().unwrap_or(0);
+    let (flags, body) = match body.split_first_chunk::<FLAGS_LEN>() {
+        Some((flags, rest)) if meta & HAS_FLAGS != 0 => (u32::from_le_bytes(*flags), rest),
+        _ => (0, body),
     };
-    let id_len = usize::from(flags & ID_LEN_MASK).min(body.len());
+    let padding = usize::from(meta & PADDING_MASK);
+    let id_len = usize::from(record.get(ID_LEN).copied().unwrap_or(0)).min(body.len());
     let end = body.len().saturating_sub(padding).max(id_len);
-    body[..end].split_at(id_len)
+    let (id, data) = body[..end].split_at(id_len);
+    (flags, id, data)
 }
 
 /// Bits of a [`Slot`] that number the slot within its page.
@@ -346,39 +374,61 @@ impl Slabs {
     }
 
     /// Fills a freshly allocated slot, which must have been allocated for
-    /// `HEADER_LEN + id.len() + data.len()` bytes, with `id` at most
-    /// [`MAX_ID_LEN`](super::MAX_ID_LEN) (127) bytes.
-    pub(crate) fn write(&mut self, slot: Slot, expires_at: u64, id: &[u8], data: &[u8]) {
+    /// [`record_len`]`(flags, id.len(), data.len())` bytes, with `id` at
+    /// most [`MAX_ID_LEN`](super::MAX_ID_LEN) (255) bytes.
+    pub(crate) fn write(
+        &mut self,
+        slot: Slot,
+        expires_at: u64,
+        flags: u32,
+        id: &[u8],
+        data: &[u8],
+    ) {
         let record = self.record_mut(slot);
-        let len = HEADER_LEN + id.len() + data.len();
+        let len = record_len(flags, id.len(), data.len());
         debug_assert!((len..len + SLOT_ALIGN).contains(&record.len()));
-        debug_assert!(id.len() <= usize::from(ID_LEN_MASK));
+        debug_assert!(id.len() <= usize::from(u8::MAX));
         record[EXPIRES_AT..EXPIRES_AT + 8].copy_from_slice(&expires_at.to_le_bytes());
         record[PREV..PREV + 4].copy_from_slice(&NIL.to_le_bytes());
         record[NEXT..NEXT + 4].copy_from_slice(&NIL.to_le_bytes());
-        let padding = record.len() - len;
-        let padded = if padding > 0 { PADDED } else { 0 };
-        record[ID_LEN] = (id.len() as u8 & ID_LEN_MASK) | padded;
-        let (stored_id, rest) = record[HEADER_LEN..].split_at_mut(id.len());
+        // At most SLOT_ALIGN - 1: the slot is the record rounded up.
+        let padding = (record.len() - len) as u8 & PADDING_MASK;
+        record[ID_LEN] = id.len() as u8;
+        record[META] = if flags == 0 {
+            padding
+        } else {
+            padding | HAS_FLAGS
+        };
+        let body = &mut record[HEADER_LEN..];
+        let body = if flags == 0 {
+            body
+        } else {
+            let (field, rest) = body.split_at_mut(FLAGS_LEN);
+            field.copy_from_slice(&flags.to_le_bytes());
+            rest
+        };
+        let (stored_id, rest) = body.split_at_mut(id.len());
         stored_id.copy_from_slice(id);
         rest[..data.len()].copy_from_slice(data);
-        if let Some(last) = rest.last_mut().filter(|_| padding > 0) {
-            *last = padding as u8;
-        }
     }
 
-    /// The id, the data and the expiry of the record in `slot`, from one
+    /// The id, data, flags and expiry of the record in `slot`, from one
     /// lookup of its page.
     #[inline]
-    pub(crate) fn session(&self, slot: Slot) -> (&[u8], &[u8], u64) {
+    pub(crate) fn session(&self, slot: Slot) -> Record<'_> {
         let record = self.record(slot);
-        let (id, data) = split_record(record);
-        (id, data, read_u64(record, EXPIRES_AT))
+        let (flags, id, data) = split_record(record);
+        Record {
+            id,
+            data,
+            flags,
+            expires_at: read_u64(record, EXPIRES_AT),
+        }
     }
 
     #[inline]
     pub(crate) fn id(&self, slot: Slot) -> &[u8] {
-        self.session(slot).0
+        split_record(self.record(slot)).1
     }
 
     #[inline]
@@ -386,9 +436,18 @@ impl Slabs {
         read_u64(self.record(slot), EXPIRES_AT)
     }
 
+    /// Changes the expiry of the record in `slot`. The caller takes it out
+    /// of the expiry index first and puts it back after: the index finds a
+    /// record by its expiry.
+    #[inline]
+    pub(crate) fn set_expires_at(&mut self, slot: Slot, expires_at: u64) {
+        self.record_mut(slot)[EXPIRES_AT..EXPIRES_AT + 8]
+            .copy_from_slice(&expires_at.to_le_bytes());
+    }
+
     /// `id.len() + data.len()` of the record in `slot`.
     pub(crate) fn session_len(&self, slot: Slot) -> usize {
-        let (id, data) = split_record(self.record(slot));
+        let (_, id, data) = split_record(self.record(slot));
         id.len() + data.len()
     }
 
@@ -431,7 +490,7 @@ impl Slabs {
                 if read_u32(record, NEXT) != NIL {
                     f(
                         (page as u32) << SLOT_BITS | index as u32,
-                        split_record(record).0,
+                        split_record(record).1,
                     );
                 }
             }
@@ -496,20 +555,30 @@ impl Slabs {
 mod tests {
     use super::*;
 
+    /// A record's id, data, flags and expiry, for comparing.
+    fn parts(r: Record<'_>) -> (&[u8], &[u8], u32, u64) {
+        (r.id, r.data, r.flags, r.expires_at)
+    }
+
     #[test]
     fn records_round_trip_and_links_are_separate_from_data() {
         let mut slabs = Slabs::new();
         let a = slabs.alloc(HEADER_LEN + 2 + 3).unwrap();
         let b = slabs.alloc(HEADER_LEN + 2).unwrap();
-        slabs.write(a, u64::MAX, b"ab", b"xyz");
-        slabs.write(b, 7, b"cd", b"");
+        slabs.write(a, u64::MAX, 0, b"ab", b"xyz");
+        slabs.write(b, 7, 0, b"cd", b"");
         slabs.set_next(a, b);
         slabs.set_prev(a, 12345);
-        assert_eq!(slabs.session(a), (&b"ab"[..], &b"xyz"[..], u64::MAX));
+        assert_eq!(
+            parts(slabs.session(a)),
+            (&b"ab"[..], &b"xyz"[..], 0, u64::MAX)
+        );
         assert_eq!((slabs.next(a), slabs.prev(a)), (b, 12345));
         assert_eq!(slabs.session_len(a), 5);
         assert_eq!(slabs.id(b), b"cd");
         assert_eq!(slabs.expires_at(b), 7);
+        slabs.set_expires_at(b, 8);
+        assert_eq!(parts(slabs.session(b)), (&b"cd"[..], &b""[..], 0, 8));
         assert_eq!(slabs.check(), 2);
     }
 
@@ -536,7 +605,7 @@ mod tests {
         let slots: Vec<Slot> = (0..300u32)
             .map(|i| {
                 let slot = slabs.alloc(HEADER_LEN + 4 + (i % 3) as usize).unwrap();
-                slabs.write(slot, 0, &i.to_le_bytes(), &[0; 2][..(i % 3) as usize]);
+                slabs.write(slot, 0, 0, &i.to_le_bytes(), &[0; 2][..(i % 3) as usize]);
                 slabs.set_next(slot, slot); // as if linked
                 slot
             })
@@ -574,49 +643,97 @@ mod tests {
     #[test]
     fn classes_are_even_lengths_and_huge_records_get_their_own_page() {
         let mut slabs = Slabs::new();
-        // 17 to 20 bytes share the 20-byte class; 21 takes the 24-byte one.
+        // 18 to 20 bytes share the 20-byte class; 21 takes the 24-byte one.
         let empty = slabs.alloc(HEADER_LEN).unwrap();
         let one = slabs.alloc(HEADER_LEN + 1).unwrap();
         let also_one = slabs.alloc(HEADER_LEN + 1).unwrap();
         let two = slabs.alloc(HEADER_LEN + 2).unwrap();
-        let four = slabs.alloc(HEADER_LEN + 4).unwrap();
+        let three = slabs.alloc(HEADER_LEN + 3).unwrap();
         let slot_len = |s: Slot| slabs.pages[(s >> SLOT_BITS) as usize].slot_len;
         assert_eq!(
-            [empty, one, also_one, two, four].map(slot_len),
+            [empty, one, also_one, two, three].map(slot_len),
             [20, 20, 20, 20, 24]
         );
         assert_eq!(slabs.classes.len(), 2);
-        slabs.write(four, 6, b"id", b"da");
-        slabs.write(empty, 1, b"", b"");
-        slabs.write(one, 2, b"i", b"");
-        slabs.write(also_one, 3, b"", b"d");
-        slabs.write(two, 4, b"i", b"d");
-        assert_eq!(slabs.session(empty), (&b""[..], &b""[..], 1));
-        assert_eq!(slabs.session(one), (&b"i"[..], &b""[..], 2));
-        assert_eq!(slabs.session(also_one), (&b""[..], &b"d"[..], 3));
-        assert_eq!(slabs.session(two), (&b"i"[..], &b"d"[..], 4));
-        assert_eq!(slabs.session(four), (&b"id"[..], &b"da"[..], 6));
-        let lens = [empty, one, also_one, two, four].map(|s| slabs.session_len(s));
-        assert_eq!(lens, [0, 1, 1, 2, 4]);
+        slabs.write(three, 6, 0, b"id", b"d");
+        slabs.write(empty, 1, 0, b"", b"");
+        slabs.write(one, 2, 0, b"i", b"");
+        slabs.write(also_one, 3, 0, b"", b"d");
+        slabs.write(two, 4, 0, b"i", b"d");
+        assert_eq!(parts(slabs.session(empty)), (&b""[..], &b""[..], 0, 1));
+        assert_eq!(parts(slabs.session(one)), (&b"i"[..], &b""[..], 0, 2));
+        assert_eq!(parts(slabs.session(also_one)), (&b""[..], &b"d"[..], 0, 3));
+        assert_eq!(parts(slabs.session(two)), (&b"i"[..], &b"d"[..], 0, 4));
+        assert_eq!(parts(slabs.session(three)), (&b"id"[..], &b"d"[..], 0, 6));
+        let lens = [empty, one, also_one, two, three].map(|s| slabs.session_len(s));
+        assert_eq!(lens, [0, 1, 1, 2, 3]);
         let huge = slabs.alloc(HEADER_LEN + 3 * PAGE_BYTES + 1).unwrap();
         let data = vec![7u8; 3 * PAGE_BYTES];
-        slabs.write(huge, 5, b"h", &data);
+        slabs.write(huge, 5, 0, b"h", &data);
         assert_eq!(slabs.session_len(huge), 3 * PAGE_BYTES + 1);
-        assert!(slabs.session(huge).1 == &data[..]);
+        assert!(slabs.session(huge).data == &data[..]);
         assert_eq!(slabs.check(), 6);
         assert_eq!(slabs.alloc(usize::MAX), None, "longer than a slot can be");
     }
 
     #[test]
-    fn an_id_of_the_longest_length_and_padding_do_not_mix() {
+    fn an_id_of_the_longest_length_flags_and_padding_do_not_mix() {
         let mut slabs = Slabs::new();
-        let id = [0xa5u8; 127];
-        for data_len in [0usize, 1, 2, 3, 4, 5] {
-            let data = vec![0x5a; data_len];
-            let slot = slabs.alloc(HEADER_LEN + id.len() + data_len).unwrap();
-            slabs.write(slot, 9, &id, &data);
-            assert_eq!(slabs.session(slot), (&id[..], &data[..], 9));
-            assert_eq!(slabs.session_len(slot), 127 + data_len);
+        let id = [0xa5u8; super::super::MAX_ID_LEN];
+        assert_eq!(id.len(), 255);
+        for flags in [0, 1, 0xdead_beef, u32::MAX] {
+            for data_len in [0usize, 1, 2, 3, 4, 5] {
+                // Data that looks like padding counts and flag bits.
+                let data = vec![0xff; data_len];
+                let len = record_len(flags, id.len(), data_len);
+                assert_eq!(
+                    len,
+                    HEADER_LEN + 255 + data_len + if flags == 0 { 0 } else { 4 }
+                );
+                let slot = slabs.alloc(len).unwrap();
+                slabs.write(slot, 9, flags, &id, &data);
+                assert_eq!(parts(slabs.session(slot)), (&id[..], &data[..], flags, 9));
+                assert_eq!(slabs.session_len(slot), 255 + data_len);
+                assert_eq!(slabs.id(slot), &id[..]);
+            }
+        }
+        assert_eq!(slabs.check(), 24);
+    }
+
+    #[test]
+    fn flags_cost_four_bytes_only_when_set() {
+        assert_eq!(record_len(0, 32, 100), HEADER_LEN + 132);
+        assert_eq!(record_len(1, 32, 100), HEADER_LEN + 136);
+        let mut slabs = Slabs::new();
+        // One slot, rewritten with and without flags: the same bytes read
+        // back each way, none left over from the other.
+        let slot = slabs.alloc(record_len(7, 2, 2)).unwrap();
+        slabs.write(slot, 1, 7, b"id", b"da");
+        assert_eq!(parts(slabs.session(slot)), (&b"id"[..], &b"da"[..], 7, 1));
+        slabs.free(slot);
+        let slot = slabs.alloc(record_len(0, 2, 6)).unwrap();
+        slabs.write(slot, 2, 0, b"id", b"datada");
+        assert_eq!(
+            parts(slabs.session(slot)),
+            (&b"id"[..], &b"datada"[..], 0, 2)
+        );
+    }
+
+    #[test]
+    fn garbage_records_never_panic() {
+        // Whatever the header says, splitting stays inside the slot.
+        for len in [0usize, 1, HEADER_LEN - 1, HEADER_LEN, HEADER_LEN + 3, 40] {
+            for id_len in [0u8, 1, 3, 255] {
+                for meta in 0..=u8::MAX {
+                    let mut record = vec![0xee; len];
+                    if len > META {
+                        record[ID_LEN] = id_len;
+                        record[META] = meta;
+                    }
+                    let (_, id, data) = split_record(&record);
+                    assert!(id.len() + data.len() <= len);
+                }
+            }
         }
     }
 }
@@ -642,14 +759,28 @@ mod zeroize_tests {
         let slots: Vec<Slot> = (0..4).map(|_| slabs.alloc(len).unwrap()).collect();
         let (a, b) = (slots[2], slots[3]);
         assert_eq!(a >> SLOT_BITS, b >> SLOT_BITS, "same page");
-        slabs.write(a, 1, b"id", secret);
-        slabs.write(b, 1, b"jd", b"other-data-other-data-xx");
+        slabs.write(a, 1, 0, b"id", secret);
+        slabs.write(b, 1, 0, b"jd", b"other-data-other-data-xx");
         assert!(holds(&slabs, secret));
         slabs.free(a);
         assert!(
             !holds(&slabs, secret),
             "a freed slot still holds the secret"
         );
-        assert_eq!(slabs.session(b).1, b"other-data-other-data-xx");
+        assert_eq!(slabs.session(b).data, b"other-data-other-data-xx");
+    }
+
+    #[test]
+    fn freed_records_with_flags_leave_no_trace_either() {
+        let mut slabs = Slabs::new();
+        let secret = b"MASTER-SECRET-9876543210";
+        let len = record_len(0x0bad_cafe, 2, secret.len());
+        let slots: Vec<Slot> = (0..4).map(|_| slabs.alloc(len).unwrap()).collect();
+        let (a, b) = (slots[2], slots[3]);
+        slabs.write(a, 1, 0x0bad_cafe, b"id", secret);
+        slabs.write(b, 1, 0x0bad_cafe, b"jd", b"other-data-other-data-xx");
+        slabs.free(a);
+        assert!(!holds(&slabs, secret));
+        assert_eq!(slabs.session(b).flags, 0x0bad_cafe);
     }
 }
