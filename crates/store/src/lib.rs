@@ -14,7 +14,8 @@
 //!   [`have`](SessionStore::have) or [`remove`](SessionStore::remove), and
 //!   they never block an [`add`](SessionStore::add) of the same id. They are
 //!   purged lazily: by [`expire`](SessionStore::expire), and at the start of
-//!   every `add` and `remove`.
+//!   every `add`, [`store`](SessionStore::store), `remove` and
+//!   [`touch`](SessionStore::touch).
 //! * **Duplicates.** Adding an id that has a live session answers
 //!   [`AddOutcome::Duplicate`] and changes nothing: the first data is kept,
 //!   and nothing is evicted for the refused add.
@@ -31,12 +32,23 @@
 //!   [`Limits::max_bytes`], sessions are evicted one at a time, in the same
 //!   order, until it fits. A session that could never fit is refused with
 //!   [`AddOutcome::TooLarge`] (see [`MAX_ID_LEN`] and [`MAX_DATA_LEN`]).
+//! * **Beyond distcache.** The memcache and Redis front doors also
+//!   [`store`](SessionStore::store) in [`StoreMode::Set`] (replace a live
+//!   id: the old entry leaves first, so its bytes no longer count and it
+//!   cannot be evicted for its successor, which takes a new place in the
+//!   eviction order) and [`StoreMode::Replace`] (the same, only for a live
+//!   id); keep memcache's 32 opaque flags with an entry (read back with
+//!   [`entry`](SessionStore::entry); they count in no limit); and
+//!   [`touch`](SessionStore::touch) an entry to a new expiry. distcache's
+//!   add is [`StoreMode::Add`] with flags 0.
 //! * **Memory is freed.** Evicted, removed and expired sessions are dropped
 //!   (the original leaked evicted ones). Evictions and expirations are counted
 //!   in [`StoreStats`].
 //!
-//! The store checks no protocol ranges (id 1..=64 bytes, data ≤ 32759 bytes,
-//! timeout ≤ 7 days): the protocol layer rejects those first. It only
+//! The store checks no protocol ranges (for distcache: id 1..=64 bytes,
+//! data ≤ 32759 bytes, timeout ≤ 7 days): the protocol layer rejects those
+//! first; the store's own bounds are [`MAX_ID_LEN`] (255) and
+//! [`MAX_DATA_LEN`]. It only
 //! guarantees that no input, whatever its bytes or length, makes it panic.
 //!
 //! # How [`MemoryStore`] is laid out
@@ -52,17 +64,19 @@
 //!  +--------+----+-----------+         +-----------------------------+      +-------------------------+
 //!  | tag×12 |ovfl| Slot×12 ──┼-------->| expires_at  u64             |      | occupied/expanded/sorted|
 //!  +--------+----+-----------+         | prev, next  u32 ×2 <────────┼------| heads[d]: first record  |
-//!   64 B = one cache line              | id_len      u8              |      | counts[d]               |
-//!   per 12 sessions                    | id, data, 0-3 padding bytes |      +-------------------------+
-//!                                      +-----------------------------+       536 B a node, only where
-//!   Slot = page (22 bits) | slot (10)   17-byte header                       sessions are dense
+//!   64 B = one cache line              | id_len, meta  u8 ×2         |      | counts[d]               |
+//!   per 12 sessions                    | flags u32, only if non-zero |      +-------------------------+
+//!                                      | id, data, 0-3 padding bytes |       536 B a node, only where
+//!   Slot = page (22 bits) | slot (10)  +-----------------------------+       sessions are dense
+//!                                       18-byte header (+4 with flags)
 //! ```
 //!
 //! * **Records in slabs, not boxes.** A record (header, id, data) lives in
 //!   a slot of a 16 KiB page whose size class is the record's length
 //!   rounded up to a multiple of 4, so there is no allocator header and no
-//!   stored data length per session (a flag and the last padding byte say
-//!   how much of the slot is padding). Pages of a class grow 1, 1, 2, 4, …
+//!   stored data length per session (two bits of the meta byte say how
+//!   much of the slot is padding; a third says whether 4 bytes of flags
+//!   follow the header, so entries without flags pay nothing for them). Pages of a class grow 1, 1, 2, 4, …
 //!   slots up to 16 KiB
 //!   and are freed when they empty. Session data are in memory the store
 //!   owns, so wiping them on remove, expiry and eviction (a later issue) is
@@ -83,25 +97,30 @@
 //!
 //! | per session, beyond its id and data | bytes |
 //! |---|---|
-//! | record header: expiry 8, list links 4 + 4, id length 1 | 17 |
+//! | record header: expiry 8, list links 4 + 4, id length 1, meta (padding, flags present) 1 | 18 |
+//! | flags, only for entries whose flags are non-zero (memcache) | 0 or 4 |
 //! | hash index: 64 B per 12 slots, sized for `max_sessions` at 87.5% load | 6.1 |
 //! | padding to a multiple of 4 | 0–3, 1.5 on average |
 //! | page table, tree nodes | about 2 |
 //! | the partly filled last page of each size class | 16 KiB / 2 per class in use |
 //!
 //! Measured as the growth of the resident set over 1M sessions of 32-byte
-//! ids: 27.5 bytes per session with 200 bytes of data (3 of padding), 27.0
-//! with 100 (none), and 30.6 with data spread over 100–1500 bytes (350 size
-//! classes in use); against 101 for the first version's `Box` per session
-//! and B-tree of `(expiry, seq)` keys
+//! ids and no flags: 27.5 bytes per session with 200 bytes of data (2 of
+//! padding), 27.0 with 100 (2 of padding), and 30.4 with data spread over
+//! 100–1500 bytes (350 size classes in use); against 101 for the first
+//! version's `Box` per session and B-tree of `(expiry, seq)` keys. The
+//! 18th header byte (a whole byte for the id length, a meta byte for
+//! padding and flags) cost nothing at those two fixed lengths, which
+//! had 3 bytes of padding before, and 1 byte with spread lengths (29.4
+//! with the 17-byte header, on the same machine)
 //! (`cargo test --release -p dc_store --test overhead -- --nocapture`, or
 //! `cargo run --release -p dc_store --example overhead` for other sizes).
 //!
 //! | operation | cost, whatever the number stored |
 //! |---|---|
-//! | `get`, `have` | one hash, one index group (one cache line), one record |
-//! | `add` | one probe, a walk of at most 11 tree levels, one record written |
-//! | `remove`, one eviction | one probe or none, a walk of at most 11 levels |
+//! | `get`, `have`, `entry` | one hash, one index group (one cache line), one record |
+//! | `add`, `store` | one probe, a walk of at most 11 tree levels, one record written (`Set`/`Replace` of a live id: and one released) |
+//! | `remove`, `touch`, one eviction | one probe or none, a walk (two for `touch`) of at most 11 levels |
 //! | `expire` of *k* sessions | O(*k*) plus one walk; reads at most one list of live sessions (to sort it) |
 //!
 //! The occasional extra work is bounded too: a tree list that passes 512
@@ -122,20 +141,28 @@
 //! per byte wastes none) and partly filled pages (which grow with the
 //! classes in use): with lengths spread over 100–1500 bytes a class per
 //! byte cost 36.7 bytes a session, a class per 2 bytes 32.3, per 4 bytes
-//! 30.6. After the whole store has churned (every session expired and
-//! replaced), the resident set keeps the pages of the busiest moment, since
-//! a page is only freed when its last session goes and a free slot only
-//! serves a session of its class, and the allocator keeps some of what was
-//! freed: 72 bytes a session with spread lengths, 36 with one length
+//! 30.6 (these with the 17-byte header). After the whole store has
+//! churned (every session expired and replaced), the resident set keeps
+//! the pages of the busiest moment, since a page is only freed when its
+//! last session goes and a free slot only serves a session of its class,
+//! and the allocator keeps some of what was freed: 72 bytes a session with
+//! spread lengths, 36 with one length, with the 17-byte header
 //! (`cargo run --release -p dc_store --example overhead 1000000 100-1500`).
 //!
 //! ```
-//! use dc_store::{AddOutcome, Limits, MemoryStore, SessionStore};
+//! use dc_store::{AddOutcome, Limits, MemoryStore, SessionStore, StoreMode, StoreOutcome};
 //!
 //! let mut store = MemoryStore::new(Limits::new(512, 1 << 20)?);
 //! assert_eq!(store.add(b"id", b"session", 1_000, 0), AddOutcome::Stored);
 //! assert_eq!(store.get(b"id", 1_000), Some(&b"session"[..])); // at expiry: still live
 //! assert_eq!(store.get(b"id", 1_001), None); // one millisecond later: gone
+//!
+//! // memcache's `set`, with flags, then `touch`.
+//! let set = store.store(StoreMode::Set, b"key", b"value", 42, 2_000, 1_001);
+//! assert_eq!(set, StoreOutcome::Stored);
+//! assert_eq!(store.entry(b"key", 1_001).map(|e| e.flags), Some(42));
+//! assert!(store.touch(b"key", 5_000, 1_001));
+//! assert_eq!(store.entry(b"key", 4_000).map(|e| e.data), Some(&b"value"[..]));
 //! # Ok::<(), dc_store::LimitsError>(())
 //! ```
 #![forbid(unsafe_code)]

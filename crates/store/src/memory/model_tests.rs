@@ -12,7 +12,9 @@ use crate::AddOutcome;
 struct ModelSession {
     id: Vec<u8>,
     data: Vec<u8>,
+    flags: u32,
     expires_at: Millis,
+    /// Place among equal expiries: set when stored or touched.
     seq: u64,
 }
 
@@ -71,14 +73,29 @@ impl Model {
         }
     }
 
-    fn add(&mut self, id: &[u8], data: &[u8], expires_at: Millis, now: Millis) -> AddOutcome {
+    fn store(
+        &mut self,
+        mode: StoreMode,
+        id: &[u8],
+        data: &[u8],
+        flags: u32,
+        expires_at: Millis,
+        now: Millis,
+    ) -> StoreOutcome {
         self.expire(now);
         let size = id.len() + data.len();
         if id.len() > MAX_ID_LEN || data.len() > MAX_DATA_LEN || size > self.limits.max_bytes {
-            return AddOutcome::TooLarge;
+            return StoreOutcome::TooLarge;
         }
-        if self.sessions.iter().any(|s| s.id == id) {
-            return AddOutcome::Duplicate;
+        let live = self.sessions.iter().position(|s| s.id == id);
+        match (mode, live) {
+            (StoreMode::Add, Some(_)) | (StoreMode::Replace, None) => {
+                return StoreOutcome::NotStored;
+            }
+            (_, Some(i)) => {
+                self.sessions.remove(i);
+            }
+            (_, None) => {}
         }
         if self.sessions.len() >= self.limits.max_sessions {
             for _ in 0..(self.limits.max_sessions / 30).max(1) {
@@ -91,11 +108,38 @@ impl Model {
         self.sessions.push(ModelSession {
             id: id.to_vec(),
             data: data.to_vec(),
+            flags,
             expires_at,
             seq: self.next_seq,
         });
         self.next_seq += 1;
-        AddOutcome::Stored
+        StoreOutcome::Stored
+    }
+
+    /// distcache's add, spelled out rather than through `From`.
+    fn add(&mut self, id: &[u8], data: &[u8], expires_at: Millis, now: Millis) -> AddOutcome {
+        match self.store(StoreMode::Add, id, data, 0, expires_at, now) {
+            StoreOutcome::Stored => AddOutcome::Stored,
+            StoreOutcome::NotStored => AddOutcome::Duplicate,
+            StoreOutcome::TooLarge => AddOutcome::TooLarge,
+        }
+    }
+
+    fn touch(&mut self, id: &[u8], expires_at: Millis, now: Millis) -> bool {
+        self.expire(now);
+        let Some(i) = self.sessions.iter().position(|s| s.id == id) else {
+            return false;
+        };
+        if expires_at < now {
+            self.sessions.remove(i);
+            self.expirations += 1;
+        } else {
+            let s = &mut self.sessions[i];
+            s.expires_at = expires_at;
+            s.seq = self.next_seq;
+            self.next_seq += 1;
+        }
+        true
     }
 
     fn remove(&mut self, id: &[u8], now: Millis) -> bool {
@@ -123,7 +167,20 @@ enum Op {
         /// Added to `now`; negative values give an already-expired session.
         ttl: i64,
     },
+    Store {
+        mode: StoreMode,
+        id: Vec<u8>,
+        data: Vec<u8>,
+        flags: u32,
+        ttl: i64,
+    },
+    Touch {
+        id: Vec<u8>,
+        /// Added to `now`; negative values expire the session at once.
+        ttl: i64,
+    },
     Get(Vec<u8>),
+    Entry(Vec<u8>),
     Have(Vec<u8>),
     Remove(Vec<u8>),
     Expire,
@@ -153,10 +210,30 @@ fn op(
     adds: u32,
 ) -> impl Strategy<Value = Op> {
     let ttl = prop_oneof![short, 0i64..20_000];
+    let mode = prop_oneof![
+        Just(StoreMode::Add),
+        Just(StoreMode::Set),
+        Just(StoreMode::Replace)
+    ];
+    // Mostly none, as distcache and Redis send; some small and extreme.
+    let flags = prop_oneof![4 => Just(0u32), 1 => 1u32..4, 1 => any::<u32>()];
+    let data = proptest::collection::vec(any::<u8>(), 0..24);
     prop_oneof![
-        adds => (id.clone(), proptest::collection::vec(any::<u8>(), 0..24), ttl)
+        adds => (id.clone(), data.clone(), ttl.clone())
             .prop_map(|(id, data, ttl)| Op::Add { id, data, ttl }),
+        adds => (mode, id.clone(), data, flags, ttl.clone()).prop_map(
+            |(mode, id, data, flags, ttl)| Op::Store {
+                mode,
+                id,
+                data,
+                flags,
+                ttl
+            }
+        ),
+        2 => (id.clone(), prop_oneof![1 => -5i64..0, 4 => ttl])
+            .prop_map(|(id, ttl)| Op::Touch { id, ttl }),
         3 => id.clone().prop_map(Op::Get),
+        2 => id.clone().prop_map(Op::Entry),
         2 => id.clone().prop_map(Op::Have),
         2 => id.prop_map(Op::Remove),
         1 => Just(Op::Expire),
@@ -211,10 +288,49 @@ fn check_against_model(
                     now
                 );
             }
+            Op::Store {
+                mode,
+                id,
+                data,
+                flags,
+                ttl,
+            } => {
+                let expires_at = now.saturating_add_signed(ttl);
+                prop_assert_eq!(
+                    store.store(mode, &id, &data, flags, expires_at, now),
+                    model.store(mode, &id, &data, flags, expires_at, now),
+                    "store {:?} {:?} at {}",
+                    mode,
+                    id,
+                    now
+                );
+            }
+            Op::Touch { id, ttl } => {
+                let expires_at = now.saturating_add_signed(ttl);
+                prop_assert_eq!(
+                    store.touch(&id, expires_at, now),
+                    model.touch(&id, expires_at, now),
+                    "touch {:?} to {} at {}",
+                    id,
+                    expires_at,
+                    now
+                );
+            }
             Op::Get(id) => prop_assert_eq!(
                 store.get(&id, now),
                 model.live(&id, now).map(|s| &s.data[..]),
                 "get {:?} at {}",
+                id,
+                now
+            ),
+            Op::Entry(id) => prop_assert_eq!(
+                store.entry(&id, now),
+                model.live(&id, now).map(|s| Entry {
+                    data: &s.data,
+                    flags: s.flags,
+                    expires_at: s.expires_at
+                }),
+                "entry {:?} at {}",
                 id,
                 now
             ),
@@ -240,9 +356,27 @@ fn check_against_model(
     // Every session the model holds is in the store, with its data, exactly
     // while it is live.
     for s in &model.sessions {
+        let entry = Entry {
+            data: &s.data,
+            flags: s.flags,
+            expires_at: s.expires_at,
+        };
+        prop_assert_eq!(store.entry(&s.id, s.expires_at), Some(entry));
         prop_assert_eq!(store.get(&s.id, s.expires_at), Some(&s.data[..]));
-        prop_assert_eq!(store.get(&s.id, s.expires_at + 1), None);
+        prop_assert_eq!(store.get(&s.id, s.expires_at.saturating_add(1)), None);
     }
+    // And the eviction order is the model's: evicting everything one by
+    // one takes the sessions in (expiry, arrival-or-touch) order.
+    let mut order: Vec<&ModelSession> = model.sessions.iter().collect();
+    order.sort_by_key(|s| (s.expires_at, s.seq));
+    for s in order {
+        let slot = store.expiry.pop_front(&mut store.slabs);
+        prop_assert_eq!(slot.map(|slot| store.slabs.id(slot)), Some(&s.id[..]));
+        if let Some(slot) = slot {
+            store.release(slot);
+        }
+    }
+    prop_assert!(store.is_empty());
     Ok(())
 }
 

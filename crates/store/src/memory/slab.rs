@@ -33,8 +33,8 @@
 //!   classes mean fewer partly filled last pages, which is what session
 //!   sizes spread over hundreds of values cost: over 1M sessions of
 //!   100–1500 bytes, 36.7 bytes a session with a class per length, 32.3
-//!   with a class per 2 bytes, 30.6 per 4, for 1.5 bytes of padding on
-//!   average. Session sizes from one TLS front end cluster tightly, so few
+//!   with a class per 2 bytes, 30.6 per 4 (with the 17-byte header), for
+//!   1.5 bytes of padding on average. Session sizes from one TLS front end cluster tightly, so few
 //!   classes are in use at once.
 //! * **Pages grow with their class.** A class's next page has as many slots
 //!   as the class already has (1, 1, 2, 4, …) up to [`PAGE_BYTES`], so a
