@@ -15,3 +15,6 @@ pub use error::{ClientError, ProtocolError};
 pub use request::{Keys, Request};
 pub use response::{Response, StatValue, VERSION};
 pub use server::MemcacheServer;
+
+#[cfg(test)]
+mod tests;

@@ -141,11 +141,11 @@ impl MemcacheServer {
                 let quiet = opcode::is_quiet(op);
                 let close = matches!(request, Request::Quit);
                 let mut answer = |response: &Response<'_>, _cas: bool| {
-                    // Quiet commands answer only errors (a miss is not one).
+                    // Quiet gets answer only hits; other quiet commands
+                    // only errors.
                     let success = matches!(
                         response,
-                        Response::Hit { .. }
-                            | Response::Miss { .. }
+                        Response::Miss { .. }
                             | Response::Stored
                             | Response::Deleted
                             | Response::Number(_)
