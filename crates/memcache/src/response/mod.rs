@@ -2,7 +2,7 @@
 //!
 //! | response      | text                                          | binary (status, body)               |
 //! |---------------|-----------------------------------------------|-------------------------------------|
-//! | `Hit`         | `VALUE <key> <flags> <bytes>[ <cas>]` + data  | 0x0000, extras = flags, [key], value|
+//! | `Hit`         | `VALUE <key> <flags> <bytes>[ <cas>]` + data  | 0x0000, extras = flags, (key), value|
 //! | `End`         | `END`                                         | —                                   |
 //! | `Miss`        | —                                             | 0x0001 `Not found` (GETK: the key)  |
 //! | `Stored`      | `STORED`                                      | 0x0000                              |

@@ -14,7 +14,7 @@
 //!   END\r\n
 //! ```
 //!
-//! [`parse`] reads one request from the front of the input; [`compose`]
+//! [`parse()`] reads one request from the front of the input; [`compose`]
 //! writes responses. [`TextClient`](crate::TextClient) is the other side.
 
 pub mod compose;
