@@ -15,9 +15,11 @@ runs="${RUNS:-0}"
 export RUSTC_BOOTSTRAP=1
 for target in $(cargo fuzz list); do
     mkdir -p "corpus/$target"
+    dict=distcache.dict
+    case "$target" in resp_*) dict=resp.dict ;; esac
     echo "== $target (${seconds}s)"
     cargo fuzz run -O "$target" "corpus/$target" "seeds/$target" -- \
-        -dict=distcache.dict -max_total_time="$seconds" -runs="$runs" \
+        -dict="$dict" -max_total_time="$seconds" -runs="$runs" \
         -print_final_stats=1 2>&1 | grep -E "^stat::number_of_executed_units|^Done|ERROR|panicked" || true
     if [ -d "artifacts/$target" ] && [ -n "$(ls -A "artifacts/$target" 2>/dev/null)" ]; then
         echo "crash found: see fuzz/artifacts/$target"
