@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Compares dc_server with Redis on the four reference cases, on this
-# machine, server and load generator pinned to different CPUs.
+# Compares dc_server with Redis and memcached on this machine, server and
+# load generator pinned to different CPUs.
 #
 #   bench/compare.sh                  # 10 s per case and server
 #   CASE_SECONDS=3 bench/compare.sh   # quicker
@@ -19,6 +19,13 @@
 # 10,000 keys of 32 bytes with 800-byte values, one command at a time, the
 # three rates combined with the mix's weights (see docs/performance.md).
 #
+# Then, with the same generator for both sides (dc_test -proto, same
+# workload, every answer checked): dc_server's RESP listener against
+# redis-server, and its memcache listener (text and binary) against
+# memcached, at 16 connections x 1 and 16 x 16 in flight; and
+# `redis-benchmark -t set,get -c 16 -n 200000 -d 800 -r 10000`, with and
+# without -P 16, against dc_server's RESP listener and redis-server.
+#
 # Pinning: on these VMs waking a process on the other CPU is slow, and
 # where the scheduler puts things changes from run to run, so every server
 # runs on SERVER_CPU (taskset -c 0) and every load generator on CLIENT_CPU
@@ -26,7 +33,8 @@
 # would sit on the TLS host next to Apache.
 #
 # Environment: CASE_SECONDS (10), SERVER_CPU (0), CLIENT_CPU (1),
-# SKIP_BUILD=1 (use the binaries already built), NO_REDIS=1,
+# SKIP_BUILD=1 (use the binaries already built), NO_REDIS=1, NO_MEMCACHED=1,
+# ONLY_PEERS=1 (skip the distcache and redis-benchmark-mix sections),
 # CARGO_TARGET_DIR (where cargo builds; default ./target).
 # Redis is installed from the distribution's packages (redis-server,
 # redis-tools) when missing and running as root; otherwise the Redis
@@ -141,7 +149,7 @@ start_dc_server() {
     # A log per start: the shell truncates a reused one only once the child
     # runs, so an old port could be read in between.
     local log=$WORK/dc_server.$DC_STARTS.log
-    taskset -c "$SERVER_CPU" "$BIN/dc_server" -listen IP:127.0.0.1:0 >"$log" 2>&1 &
+    taskset -c "$SERVER_CPU" "$BIN/dc_server" -listen IP:127.0.0.1:0 "$@" >"$log" 2>&1 &
     DC_PID=$!
     PIDS+=("$DC_PID")
     local deadline=$((SECONDS + 10))
@@ -174,6 +182,7 @@ run_dc_test() {
     fi
 }
 
+if [[ ${ONLY_PEERS:-0} != 1 ]]; then
 for case in 1 2 3; do
     start_dc_server
     case $case in
@@ -216,6 +225,7 @@ else
     DC_NOTE[4]="skipped: no dc_client binary"
 fi
 stop "$DC_PID"
+fi # ONLY_PEERS
 
 # ---------------------------------------------------------------- redis
 REDIS_OPS=() REDIS_P50=() REDIS_P99=() REDIS_NOTE=""
@@ -284,7 +294,7 @@ run_redis_case() {
     REDIS_P99[$case]=$(awk -v ms="$p99_get" 'BEGIN { printf "%.0f", ms * 1000 }')
 }
 
-if [[ -z $REDIS_NOTE ]]; then
+if [[ -z $REDIS_NOTE && ${ONLY_PEERS:-0} != 1 ]]; then
     log "$(redis-server --version | head -1)"
     for case in 1 2 3 4; do
         port=$(free_port)
@@ -308,6 +318,122 @@ if [[ -z $REDIS_NOTE ]]; then
         esac
         stop "$RPID"
         [[ -z $REDIS_NOTE ]] || break
+    done
+fi
+
+# ---------------------------------------------------------------- same generator
+# dc_test -proto against dc_server's front doors and against the real
+# servers: the same workload, the same generator, the same pinning.
+declare -A P_OPS=() P_P50=() P_P99=() P_NOTE=()
+
+# Runs dc_test's load mode for key $1 against $2 with protocol $3; records
+# ops/s, p50 and p99 under that key.
+run_load() {
+    local key=$1 address=$2 proto=$3
+    shift 3
+    local out=$WORK/load.$key.json
+    if timeout $((CASE_SECONDS + 120)) taskset -c "$CLIENT_CPU" "$BIN/dc_test" \
+        -connect "$address" -proto "$proto" -ids "$IDS" -id-len 32 -data-min 100 -data-max 1500 \
+        -mix add=$W_ADD,get=$W_GET,remove=$W_DEL,have=0 -ttl-ms "$TTL_MS" \
+        -duration "$CASE_SECONDS" -prefill -json "$@" >"$out" 2>"$WORK/load.$key.err"; then
+        P_OPS[$key]=$(json_field "$out" ops_per_sec)
+        P_P50[$key]=$(json_field "$out" latency_us.p50)
+        P_P99[$key]=$(json_field "$out" latency_us.p99)
+        grep '^Info, load: .* ops in' "$WORK/load.$key.err" >&2 || true
+    else
+        P_NOTE[$key]="dc_test failed: $(grep -m1 '^Error' "$WORK/load.$key.err" || tail -1 "$WORK/load.$key.err")"
+        tail -5 "$WORK/load.$key.err" >&2
+    fi
+}
+
+# Starts dc_server pinned with its RESP and memcache listeners; sets
+# DC_PID, DC_REDIS_PORT and DC_MEMCACHE_PORT.
+start_dc_doors() {
+    local p0 log
+    p0=$(free_port) DC_REDIS_PORT=$(free_port) DC_MEMCACHE_PORT=$(free_port)
+    DC_STARTS=$((DC_STARTS + 1))
+    log=$WORK/dc_server.$DC_STARTS.log
+    taskset -c "$SERVER_CPU" "$BIN/dc_server" -listen "IP:127.0.0.1:$p0" \
+        -listen-redis "IP:127.0.0.1:$DC_REDIS_PORT" -listen-memcache "IP:127.0.0.1:$DC_MEMCACHE_PORT" \
+        >"$log" 2>&1 &
+    DC_PID=$!
+    PIDS+=("$DC_PID")
+    for p in "$p0" "$DC_REDIS_PORT" "$DC_MEMCACHE_PORT"; do
+        wait_tcp "$p" || { cat "$log" >&2; echo "dc_server does not accept connections" >&2; exit 1; }
+    done
+}
+
+# Starts a pinned redis-server; sets PEER_PID and PEER_PORT.
+start_redis() {
+    PEER_PORT=$(free_port)
+    taskset -c "$SERVER_CPU" redis-server --port "$PEER_PORT" --bind 127.0.0.1 \
+        --save '' --appendonly no --daemonize no --logfile "$WORK/redis.peer.log" &
+    PEER_PID=$!
+    PIDS+=("$PEER_PID")
+    wait_tcp "$PEER_PORT"
+}
+
+# memcached with as many threads as CPUs it is pinned to (dc_server runs a
+# worker per CPU it may use, so both get the same).
+MEMCACHED_THREADS=$(taskset -c "$SERVER_CPU" nproc)
+start_memcached() {
+    PEER_PORT=$(free_port)
+    local -a user=()
+    [[ $(id -u) != 0 ]] || user=(-u root)
+    taskset -c "$SERVER_CPU" memcached -l 127.0.0.1 -p "$PEER_PORT" -U 0 \
+        -t "$MEMCACHED_THREADS" -m 1024 -c 4096 "${user[@]}" >"$WORK/memcached.log" 2>&1 &
+    PEER_PID=$!
+    PIDS+=("$PEER_PID")
+    wait_tcp "$PEER_PORT"
+}
+
+SHAPES=("16x1:-conns 16 -depth 1" "16x16:-conns 16 -depth 16")
+PEER_PROTOS=()
+if [[ ${NO_REDIS:-0} != 1 ]] && command -v redis-server >/dev/null; then
+    PEER_PROTOS+=(redis)
+else
+    P_NOTE[redis]="skipped: no redis-server (or NO_REDIS=1)"
+fi
+if [[ ${NO_MEMCACHED:-0} != 1 ]] && command -v memcached >/dev/null; then
+    PEER_PROTOS+=(memcache memcache-binary)
+    log "$(memcached -V), $MEMCACHED_THREADS thread(s)"
+else
+    P_NOTE[memcache]="skipped: no memcached (or NO_MEMCACHED=1)"
+fi
+for proto in "${PEER_PROTOS[@]}"; do
+    for shape in "${SHAPES[@]}"; do
+        name=${shape%%:*}
+        read -r -a args <<<"${shape#*:}"
+        start_dc_doors
+        if [[ $proto == redis ]]; then port=$DC_REDIS_PORT; else port=$DC_MEMCACHE_PORT; fi
+        log "dc_server $proto $name: dc_test -proto $proto ${args[*]}"
+        run_load "dc.$proto.$name" "IP:127.0.0.1:$port" "$proto" "${args[@]}"
+        stop "$DC_PID"
+        if [[ $proto == redis ]]; then start_redis; else start_memcached; fi
+        log "peer $proto $name: dc_test -proto $proto ${args[*]}"
+        run_load "peer.$proto.$name" "IP:127.0.0.1:$PEER_PORT" "$proto" "${args[@]}"
+        stop "$PEER_PID"
+    done
+done
+
+# redis-benchmark -t set,get against dc_server's RESP listener and
+# redis-server; prints "set_rps get_rps".
+RB_ARGS=(-t set,get -c 16 -n 200000 -d "$VALUE_LEN" -r "$IDS")
+bench_set_get() {
+    timeout 300 taskset -c "$CLIENT_CPU" redis-benchmark -h 127.0.0.1 -p "$1" "${RB_ARGS[@]}" \
+        "${@:2}" --csv 2>/dev/null | tr -d '"' |
+        awk -F, '$1 == "SET" { s = $2 } $1 == "GET" { g = $2 } END { print s, g }'
+}
+declare -A RB=()
+if command -v redis-benchmark >/dev/null && [[ ${PEER_PROTOS[0]:-} == redis ]]; then
+    for pipe in 1 16; do
+        start_dc_doors
+        read -r RB[dc.set.$pipe] RB[dc.get.$pipe] <<<"$(bench_set_get "$DC_REDIS_PORT" -P "$pipe")"
+        stop "$DC_PID"
+        start_redis
+        read -r RB[peer.set.$pipe] RB[peer.get.$pipe] <<<"$(bench_set_get "$PEER_PORT" -P "$pipe")"
+        stop "$PEER_PID"
+        log "redis-benchmark ${RB_ARGS[*]} -P $pipe: dc SET ${RB[dc.set.$pipe]:-?} GET ${RB[dc.get.$pipe]:-?}; redis SET ${RB[peer.set.$pipe]:-?} GET ${RB[peer.get.$pipe]:-?}"
     done
 fi
 
@@ -339,3 +465,39 @@ done
 [[ -z $REDIS_NOTE ]] || echo "redis: $REDIS_NOTE"
 echo "dc: dc_test load mode, every answer checked, p50/p99 over the whole mix."
 echo "redis: redis-benchmark, mix rate = 1 / sum(weight / rate) over SET NX PX, GET, DEL; p50/p99 are GET's."
+
+ratio() { [[ -n $1 && -n $2 ]] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }' || echo -; }
+num() { [[ -n $1 ]] && printf '%.0f' "$1" || echo -; }
+echo
+echo "Same generator (dc_test -proto, every answer checked), server on CPU $SERVER_CPU, dc_test on CPU $CLIENT_CPU:"
+printf '%-26s | %12s %8s %8s | %12s %8s %8s | %8s\n' \
+    "case" "dc ops/s" "p50 us" "p99 us" "peer ops/s" "p50 us" "p99 us" "dc/peer"
+printf '%s\n' "---------------------------+-------------------------------+-------------------------------+---------"
+for proto in redis memcache memcache-binary; do
+    for shape in "${SHAPES[@]}"; do
+        name=${shape%%:*}
+        d=dc.$proto.$name p=peer.$proto.$name
+        printf '%-26s | %12s %8s %8s | %12s %8s %8s | %8s\n' "$proto $name" \
+            "$(num "${P_OPS[$d]:-}")" "${P_P50[$d]:--}" "${P_P99[$d]:--}" \
+            "$(num "${P_OPS[$p]:-}")" "${P_P50[$p]:--}" "${P_P99[$p]:--}" \
+            "$(ratio "${P_OPS[$d]:-}" "${P_OPS[$p]:-}")"
+        for k in "$d" "$p"; do
+            [[ -z ${P_NOTE[$k]:-} ]] || echo "  $k: ${P_NOTE[$k]}"
+        done
+    done
+done
+for k in redis memcache; do
+    [[ -z ${P_NOTE[$k]:-} ]] || echo "$k: ${P_NOTE[$k]}"
+done
+echo "peer: redis-server --save '' --appendonly no; memcached -t $MEMCACHED_THREADS."
+if [[ ${#RB[@]} -gt 0 ]]; then
+    echo
+    echo "redis-benchmark ${RB_ARGS[*]} [-P 16] (requests/s):"
+    printf '%-26s | %12s | %12s | %8s\n' "test" "dc_server" "redis" "dc/redis"
+    for pipe in 1 16; do
+        for t in set get; do
+            printf '%-26s | %12s | %12s | %8s\n' "${t^^} -P $pipe" "$(num "${RB[dc.$t.$pipe]:-}")" \
+                "$(num "${RB[peer.$t.$pipe]:-}")" "$(ratio "${RB[dc.$t.$pipe]:-}" "${RB[peer.$t.$pipe]:-}")"
+        done
+    done
+fi

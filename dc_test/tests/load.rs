@@ -1,6 +1,9 @@
 //! dc_test's load mode end to end: against the real dc_server (every
 //! answer must check out), and against a fake server that corrupts the
-//! sessions it returns (the run must fail).
+//! sessions it returns (the run must fail). With `-proto`, against
+//! dc_server's RESP and memcache front doors and against a real
+//! redis-server and memcached (taken from the PATH; those tests say they
+//! skipped, and pass, when the program is not installed).
 //!
 //! The dc_server binary is taken from beside dc_test's own. `cargo test
 //! --workspace` builds it; when only this package's tests are run and it is
@@ -58,20 +61,36 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
+        Server::start_with(&[]).0
+    }
+
+    /// dc_server with its distcache listener and one more listener per
+    /// option in `doors` (`-listen-redis`, `-listen-memcache`), each on a
+    /// free port; returns those ports in the same order.
+    fn start_with(doors: &[&str]) -> (Server, Vec<u16>) {
         let binary = dc_server_binary();
-        // The port was free when picked; if the server cannot bind it
-        // because someone took it meanwhile, try another.
+        // The ports were free when picked; if the server cannot bind one
+        // because someone took it meanwhile, try others.
         for _ in 0..5 {
             let port = free_port();
+            let extra: Vec<u16> = doors.iter().map(|_| free_port()).collect();
+            let mut args = vec!["-listen".to_string(), format!("IP:127.0.0.1:{port}")];
+            for (door, p) in doors.iter().zip(&extra) {
+                args.push(door.to_string());
+                args.push(format!("IP:127.0.0.1:{p}"));
+            }
             let mut child = Command::new(&binary)
-                .args(["-listen", &format!("IP:127.0.0.1:{port}")])
+                .args(&args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("dc_server starts");
-            if wait_listening(port, &mut child) {
-                return Server { child, port };
+            if std::iter::once(port)
+                .chain(extra.iter().copied())
+                .all(|p| wait_listening(p, &mut child))
+            {
+                return (Server { child, port }, extra);
             }
             let _ = child.kill();
             let _ = child.wait();
@@ -297,4 +316,187 @@ fn nobody_listening_is_one_clear_error() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("Error, cannot connect to"), "{stderr}");
+}
+
+/// Whether `program` is on the PATH.
+fn installed(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program} >/dev/null")])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A peer server (redis-server, memcached) on a free loopback port, killed
+/// on drop; `None` (and a note on stderr) when it is not installed.
+fn start_peer(program: &str, args: impl Fn(u16) -> Vec<String>) -> Option<Server> {
+    if !installed(program) {
+        eprintln!("skipped: {program} is not installed");
+        return None;
+    }
+    for _ in 0..5 {
+        let port = free_port();
+        let mut child = Command::new(program)
+            .args(args(port))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the peer server starts");
+        if wait_listening(port, &mut child) {
+            return Some(Server { child, port });
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!("{program} did not start listening");
+}
+
+fn redis_server() -> Option<Server> {
+    start_peer("redis-server", |port| {
+        [
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        .map(String::from)
+        .to_vec()
+    })
+}
+
+fn memcached() -> Option<Server> {
+    // memcached will not run as root without being told which user to be.
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    start_peer("memcached", move |port| {
+        let mut args: Vec<String> = ["-l", "127.0.0.1", "-p", &port.to_string(), "-U", "0"]
+            .map(String::from)
+            .to_vec();
+        args.extend(["-t", "1", "-m", "64"].map(String::from));
+        if root {
+            args.extend(["-u", "root"].map(String::from));
+        }
+        args
+    })
+}
+
+/// Runs dc_test and asserts it succeeded without a wrong answer; returns
+/// the JSON result.
+fn load_checks_out(line: &str) -> serde_json::Value {
+    let out = dc_test_line(&format!("{line} -json"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "dc_test {line}: {stderr}");
+    let result = json(&out);
+    assert_eq!(result["errors"], 0, "dc_test {line}: {stderr}");
+    assert_eq!(result["unanswered"], 0, "{stderr}");
+    result
+}
+
+/// The load mode over `proto` against `address`: pipelined on two
+/// threads with a prefill, large sessions (replies spread over several
+/// reads), and one connection per operation. Every answer must check out.
+fn load_over(proto: &str, address: &str) {
+    let connect = format!("-connect {address} -proto {proto}");
+    let result = load_checks_out(&format!(
+        "{connect} -conns 4 -depth 8 -threads 2 -ids 2000 -ops 4000 -duration 20 -prefill"
+    ));
+    assert_eq!(result["proto"], proto);
+    assert_eq!(result["ops"], 4000, "{result}");
+    assert_eq!(result["prefilled"], 2000);
+    let answers = &result["answers"];
+    for kind in [
+        "stored",
+        "duplicate",
+        "hits",
+        "misses",
+        "found",
+        "not_found",
+    ] {
+        assert!(answers[kind].as_u64().unwrap() > 0, "no {kind}: {result}");
+    }
+    let result = load_checks_out(&format!(
+        "{connect} -conns 2 -depth 16 -ids 40 -data-min 24 -data-max 20000 -duration 0.5 \
+         -mix add=4,get=4,remove=1"
+    ));
+    assert!(result["answers"]["hits"].as_u64().unwrap() > 0, "{result}");
+    let result = load_checks_out(&format!(
+        "{connect} -new-conn-per-op -conns 2 -ops 300 -duration 20 -prefill -ids 100"
+    ));
+    assert_eq!(result["ops"], 300, "{result}");
+}
+
+#[test]
+fn load_over_dc_server_front_doors_checks_out() {
+    let (server, ports) = Server::start_with(&["-listen-redis", "-listen-memcache"]);
+    let (redis, memcache) = (ports[0], ports[1]);
+    load_over("redis", &format!("IP:127.0.0.1:{redis}"));
+    load_over("memcache", &format!("IP:127.0.0.1:{memcache}"));
+    load_over("memcache-binary", &format!("IP:127.0.0.1:{memcache}"));
+    // HAVE goes out as EXISTS over RESP.
+    load_checks_out(&format!(
+        "-connect IP:127.0.0.1:{redis} -proto redis -conns 2 -depth 4 -ids 100 -ops 1000 \
+         -duration 20 -mix add=3,get=3,remove=1,have=3"
+    ));
+    // Lifetimes: milliseconds over RESP, whole seconds over memcache.
+    load_checks_out(&format!(
+        "-connect IP:127.0.0.1:{redis} -proto redis -conns 2 -depth 4 -ids 20 -ttl-ms 30 \
+         -duration 1 -mix add=4,get=4,remove=1"
+    ));
+    load_checks_out(&format!(
+        "-connect IP:127.0.0.1:{memcache} -proto memcache -conns 2 -depth 4 -ids 20 \
+         -ttl-ms 1000 -duration 2.5 -mix add=4,get=4,remove=1"
+    ));
+    drop(server);
+}
+
+#[test]
+fn load_over_redis_server_checks_out() {
+    let Some(redis) = redis_server() else {
+        return;
+    };
+    load_over("redis", &redis.address());
+    load_checks_out(&format!(
+        "-connect {} -proto redis -conns 2 -depth 4 -ids 20 -ttl-ms 30 -duration 1 \
+         -mix add=4,get=4,remove=1,have=1",
+        redis.address()
+    ));
+}
+
+#[test]
+fn load_over_memcached_checks_out() {
+    let Some(memcached) = memcached() else {
+        return;
+    };
+    load_over("memcache", &memcached.address());
+    load_over("memcache-binary", &memcached.address());
+    load_checks_out(&format!(
+        "-connect {} -proto memcache-binary -conns 2 -depth 4 -ids 20 -ttl-ms 1000 \
+         -duration 2.5 -mix add=4,get=4,remove=1",
+        memcached.address()
+    ));
+}
+
+#[test]
+fn proto_mistakes_are_one_clear_error() {
+    let port = free_port();
+    let run = |extra: &str| {
+        let out = dc_test_line(&format!("-connect IP:127.0.0.1:{port} -ops 10 {extra}"));
+        assert_eq!(out.status.code(), Some(1), "{extra}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr = run("-proto gopher");
+    assert!(
+        stderr.contains("\"gopher\"") && stderr.contains("memcache-binary"),
+        "{stderr}"
+    );
+    let stderr = run("-proto memcache -mix get=1,have=1");
+    assert!(stderr.contains("cannot send HAVE"), "{stderr}");
+    let stderr = run("-proto memcache-binary -ttl-ms 1500");
+    assert!(stderr.contains("whole seconds"), "{stderr}");
 }

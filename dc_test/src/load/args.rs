@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use clap::Args;
+use dc_ops::Protocol;
 use dc_protocol::{MAX_ID_LEN, MAX_PAYLOAD, MAX_TIMEOUT_MS};
 use nal::{Address, AddressError};
 use thiserror::Error;
@@ -46,8 +47,9 @@ pub const DEFAULT_TTL_MS: u32 = 300_000;
 /// Highest `--rate`: far above what one machine can generate.
 pub const MAX_RATE: f64 = 100_000_000.0;
 
-pub const LOAD_OPTIONS: [&str; 16] = [
+pub const LOAD_OPTIONS: [&str; 17] = [
     "load",
+    "proto",
     "conns",
     "depth",
     "rate",
@@ -74,6 +76,12 @@ pub struct LoadArgs {
     /// flight, 10 seconds.
     #[arg(long)]
     pub load: bool,
+    /// The protocol to speak: distcache, redis (RESP2: SET NX PX, GET,
+    /// DEL, EXISTS), memcache (text: add, get, delete) or memcache-binary.
+    /// Keys are the hex of the session ids except for distcache
+    /// [default: distcache].
+    #[arg(long, value_name = "PROTO")]
+    pub proto: Option<String>,
     /// Connections to keep open [default: 1].
     #[arg(long, value_name = "N")]
     pub conns: Option<usize>,
@@ -140,6 +148,8 @@ pub struct LoadArgs {
 pub struct LoadConfig {
     /// The server or proxy.
     pub connect: Address,
+    /// The protocol spoken.
+    pub proto: Protocol,
     /// Connections (or, with `new_conn_per_op`, concurrent clients).
     pub conns: usize,
     /// Requests in flight per connection.
@@ -241,6 +251,25 @@ pub enum LoadArgsError {
     /// A bad `--mix`.
     #[error(transparent)]
     Mix(#[from] MixError),
+    /// An unknown `--proto`.
+    #[error("--proto {0:?} is not a protocol this tool speaks (expected distcache, redis, memcache or memcache-binary)")]
+    Proto(String),
+    /// A lifetime memcache cannot state.
+    #[error("--ttl-ms {ttl_ms} with --proto {proto}: memcache states lifetimes in whole seconds, give a multiple of 1000")]
+    WholeSeconds {
+        /// `--proto`.
+        proto: Protocol,
+        /// `--ttl-ms`.
+        ttl_ms: u32,
+    },
+}
+
+/// The protocol named `name` (as `--proto` takes it).
+pub fn parse_proto(name: &str) -> Result<Protocol, LoadArgsError> {
+    Protocol::ALL
+        .into_iter()
+        .find(|p| p.name() == name)
+        .ok_or_else(|| LoadArgsError::Proto(name.to_string()))
 }
 
 fn range<T: PartialOrd + ToString>(
@@ -278,6 +307,10 @@ impl LoadArgs {
         if !address.can_connect() {
             return Err(LoadArgsError::NotConnectable(address.to_string()));
         }
+        let proto = match self.proto.as_deref() {
+            Some(name) => parse_proto(name)?,
+            None => Protocol::Distcache,
+        };
         let conns = range("conns", self.conns.unwrap_or(1), 1, MAX_CONNS)?;
         let depth = range("depth", self.depth.unwrap_or(1), 1, MAX_DEPTH)?;
         let rate = match self.rate {
@@ -342,6 +375,10 @@ impl LoadArgs {
             1,
             MAX_TIMEOUT_MS,
         )?;
+        let memcache = matches!(proto, Protocol::MemcacheText | Protocol::MemcacheBinary);
+        if memcache && ttl_ms % 1000 != 0 {
+            return Err(LoadArgsError::WholeSeconds { proto, ttl_ms });
+        }
         if (ids as usize) < conns {
             return Err(LoadArgsError::FewerIdsThanConns { ids, conns });
         }
@@ -368,6 +405,7 @@ impl LoadArgs {
         };
         Ok(LoadConfig {
             connect: address,
+            proto,
             conns,
             depth,
             rate,

@@ -69,6 +69,11 @@ impl Mix {
         self.cumulative[3]
     }
 
+    /// The weight of `operation`.
+    pub fn weight(&self, operation: Operation) -> u32 {
+        self.weights[usize::from(operation.to_byte())]
+    }
+
     /// The operation for a uniform random draw `r` in `0..total()`.
     pub fn pick(&self, r: u64) -> Operation {
         let at = self.cumulative.iter().position(|&c| r < c).unwrap_or(3);

@@ -9,6 +9,9 @@
 //!   expiry window, unknown); the rules for the right answer.
 //! * [`workload`] — one connection's share of the ids, its next request,
 //!   the check of each answer. Sans-IO.
+//! * [`wire`] — the protocols (`--proto`): distcache as before, or RESP
+//!   and memcache through their client codecs, answers mapped onto the
+//!   model's rules.
 //! * [`pipelined`] and [`per_op`] — the drivers: a mio event loop per
 //!   thread over persistent pipelined connections, or one blocking client
 //!   per thread opening a connection per operation.
@@ -25,6 +28,7 @@ pub mod per_op;
 pub mod pipelined;
 pub mod report;
 pub mod tally;
+pub mod wire;
 pub mod workload;
 
 use std::process::ExitCode;
@@ -32,6 +36,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use dc_ops::Protocol;
 use nal::{BlockingStream, NalError, Stream};
 
 use self::args::LoadConfig;
@@ -39,7 +44,12 @@ use self::data::{Keyspace, SplitMix64};
 use self::gate::Gate;
 use self::report::{Progress, Summary, PROGRESS_EVERY};
 use self::tally::{Live, Tally};
+use self::wire::{Distcache, MemcacheBinary, MemcacheText, Redis, Wire};
 use self::workload::{Plan, Workload};
+
+/// Slack around each expiry for memcache: memcached's clock ticks once a
+/// second, so a session lives up to a second less or more than asked.
+pub const MEMCACHE_TTL_MARGIN_MS: u64 = 2_000;
 
 /// Longest wait for each connection at the start.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -49,7 +59,13 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub fn run(config: &LoadConfig) -> ExitCode {
     let seed = config.seed.unwrap_or_else(rand::random);
     eprintln!("{}", report::start_line(config, seed));
-    let tally = match drive(config, seed) {
+    let driven = match config.proto {
+        Protocol::Distcache => drive::<Distcache>(config, seed),
+        Protocol::Redis => drive::<Redis>(config, seed),
+        Protocol::MemcacheText => drive::<MemcacheText>(config, seed),
+        Protocol::MemcacheBinary => drive::<MemcacheBinary>(config, seed),
+    };
+    let tally = match driven {
         Ok(tally) => tally,
         Err(e) => dc_cli::fail(e),
     };
@@ -72,7 +88,10 @@ pub fn run(config: &LoadConfig) -> ExitCode {
 
 /// Sets up the workloads, connects, runs the threads and merges their
 /// counts. Fails only if the server cannot be reached at the start.
-fn drive(config: &LoadConfig, seed: u64) -> Result<Tally, NalError> {
+fn drive<W: Wire>(config: &LoadConfig, seed: u64) -> Result<Tally, NalError> {
+    if let Err(e) = wire::check_mix::<W>(&config.mix) {
+        dc_cli::fail(e);
+    }
     let mut seeds = SplitMix64::new(seed);
     // The salt keeps this run's ids apart from earlier runs' on the same
     // server.
@@ -82,6 +101,10 @@ fn drive(config: &LoadConfig, seed: u64) -> Result<Tally, NalError> {
         mix: config.mix,
         ttl_ms: config.ttl_ms,
         allow_evictions: config.allow_evictions,
+        ttl_margin_ms: match W::PROTOCOL {
+            Protocol::MemcacheText | Protocol::MemcacheBinary => MEMCACHE_TTL_MARGIN_MS,
+            _ => model::TTL_MARGIN_MS,
+        },
         origin: Instant::now(),
     };
     let conns = config.conns;
@@ -97,14 +120,14 @@ fn drive(config: &LoadConfig, seed: u64) -> Result<Tally, NalError> {
     if config.new_conn_per_op {
         // Fail fast, with the address in the message, if nobody listens.
         BlockingStream::connect(&config.connect, Some(CONNECT_TIMEOUT))?;
-        Ok(run_per_op(config, workloads))
+        Ok(run_per_op::<W>(config, workloads))
     } else {
         let mut connections = Vec::with_capacity(conns);
         for (no, work) in workloads.into_iter().enumerate() {
             let stream = connect(&config.connect)?;
             connections.push((no, stream, work));
         }
-        Ok(run_pipelined(config, connections))
+        Ok(run_pipelined::<W>(config, connections))
     }
 }
 
@@ -118,7 +141,10 @@ fn connect(address: &nal::Address) -> Result<Stream, NalError> {
         })
 }
 
-fn run_pipelined(config: &LoadConfig, connections: Vec<(usize, Stream, Workload)>) -> Tally {
+fn run_pipelined<W: Wire>(
+    config: &LoadConfig,
+    connections: Vec<(usize, Stream, Workload)>,
+) -> Tally {
     let settings = pipelined::Settings {
         depth: config.depth,
         // Each connection's share of the rate.
@@ -137,12 +163,14 @@ fn run_pipelined(config: &LoadConfig, connections: Vec<(usize, Stream, Workload)
     }
     let jobs = groups
         .into_iter()
-        .map(|group| move |gate: &Gate, live: &Live| pipelined::run(group, settings, gate, live))
+        .map(|group| {
+            move |gate: &Gate, live: &Live| pipelined::run::<W>(group, settings, gate, live)
+        })
         .collect();
     supervise(config, jobs)
 }
 
-fn run_per_op(config: &LoadConfig, workloads: Vec<Workload>) -> Tally {
+fn run_per_op<W: Wire>(config: &LoadConfig, workloads: Vec<Workload>) -> Tally {
     let address = &config.connect;
     let (prefill, duration) = (config.prefill, config.duration);
     let jobs = workloads
@@ -150,7 +178,7 @@ fn run_per_op(config: &LoadConfig, workloads: Vec<Workload>) -> Tally {
         .enumerate()
         .map(|(no, work)| {
             move |gate: &Gate, live: &Live| {
-                per_op::run(no, address, work, prefill, duration, gate, live)
+                per_op::run::<W>(no, address, work, prefill, duration, gate, live)
             }
         })
         .collect();

@@ -38,6 +38,7 @@
 
 use std::fmt;
 
+use dc_ops::Reply;
 use dc_protocol::{Operation, Response, Status};
 
 use super::data::{Identity, Keyspace};
@@ -47,6 +48,18 @@ use super::data::{Identity, Keyspace};
 /// expires_at`, up to 1 ms past its lifetime) and the rounding of our own
 /// timestamps, with room to spare.
 pub const TTL_MARGIN_MS: u64 = 20;
+
+/// An answer, as the wire gave it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome<'a> {
+    /// A distcache answer's payload: a status byte or the session.
+    Payload(&'a [u8]),
+    /// A client codec's reply (RESP, memcache). ADD → `Stored` (OK) or
+    /// `NotStored` (already there); GET → `Value` (checked byte for byte)
+    /// or `NotFound` (a miss); REMOVE → `Deleted` or `NotFound`; HAVE →
+    /// `Found` or `NotFound`. Anything else is a wrong answer.
+    Reply(Reply<'a>),
+}
 
 /// When a request was sent and when its answer was read, in milliseconds
 /// since the run's origin (sent rounded down, answered rounded up). The
@@ -160,6 +173,9 @@ pub enum Problem {
     FoundAbsent,
     /// REMOVE or HAVE said "not found" for a present id.
     NotFoundPresent,
+    /// A codec's reply that is no answer to this operation (an error, a
+    /// counter, a value to a REMOVE...), described.
+    Reply(String),
     /// An answer that is no valid answer to this operation at all.
     Unexpected {
         /// The payload length.
@@ -197,6 +213,7 @@ impl fmt::Display for Problem {
             }
             Problem::FoundAbsent => f.write_str("said found, expected not found"),
             Problem::NotFoundPresent => f.write_str("said not found, expected found"),
+            Problem::Reply(reply) => write!(f, "answered {reply}, which is no answer to it"),
             Problem::Unexpected { len, first } => match (len, first) {
                 (0, _) => f.write_str(
                     "answered with an empty payload (a dc_client proxy without a server?)",
@@ -247,15 +264,25 @@ pub struct Model {
     states: Vec<IdState>,
     ttl_ms: u32,
     allow_evictions: bool,
+    /// Slack on both sides of the expiry window.
+    margin_ms: u64,
 }
 
 impl Model {
     /// `ids` absent ids; ADDs ask for `ttl_ms`.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn new(ids: usize, ttl_ms: u32, allow_evictions: bool) -> Model {
+        Model::with_margin(ids, ttl_ms, allow_evictions, TTL_MARGIN_MS)
+    }
+
+    /// The same with `margin_ms` of slack around each expiry instead of
+    /// [`TTL_MARGIN_MS`] (memcached's clock ticks once a second).
+    pub fn with_margin(ids: usize, ttl_ms: u32, allow_evictions: bool, margin_ms: u64) -> Model {
         Model {
             states: vec![ABSENT; ids],
             ttl_ms,
             allow_evictions,
+            margin_ms,
         }
     }
 
@@ -270,10 +297,10 @@ impl Model {
             Presence::Unknown => Belief::Unknown,
             Presence::Present => {
                 let version = state.version;
-                if window.sent_ms > u64::from(state.expires_hi) + TTL_MARGIN_MS {
+                if window.sent_ms > u64::from(state.expires_hi) + self.margin_ms {
                     Belief::Absent
                 } else if !self.allow_evictions
-                    && window.answered_ms + TTL_MARGIN_MS < u64::from(state.expires_lo)
+                    && window.answered_ms + self.margin_ms < u64::from(state.expires_lo)
                 {
                     Belief::Present { version }
                 } else {
@@ -283,7 +310,7 @@ impl Model {
         }
     }
 
-    /// Checks the answer `payload` to `operation` on `slot` (id `index`;
+    /// Checks the answer `outcome` to `operation` on `slot` (id `index`;
     /// `version` is the ADD's), sent and answered in `window`, and moves
     /// the id to its new state.
     #[allow(clippy::too_many_arguments)]
@@ -293,12 +320,12 @@ impl Model {
         index: u32,
         operation: Operation,
         version: u32,
-        payload: &[u8],
+        outcome: Outcome<'_>,
         window: Window,
         keyspace: &Keyspace,
     ) -> Result<Answer, WrongAnswer> {
         let belief = self.belief(slot, window);
-        let (outcome, next) = judge(belief, operation, index, payload, keyspace);
+        let (outcome, next) = judge(belief, operation, index, outcome, keyspace);
         if let Some(state) = self.states.get_mut(slot) {
             *state = match next {
                 Next::Same => *state,
@@ -342,21 +369,37 @@ fn judge(
     belief: Belief,
     operation: Operation,
     index: u32,
-    payload: &[u8],
+    outcome: Outcome<'_>,
     keyspace: &Keyspace,
 ) -> (Result<Answer, Problem>, Next) {
-    let unexpected = Problem::Unexpected {
+    let (code, payload) = match outcome {
+        Outcome::Payload(payload) => {
+            // Status answers; Response::parse refuses multi-byte non-GET
+            // answers.
+            let code = match Response::parse(operation, payload) {
+                Ok(Response::Status(code)) => Some(code),
+                Ok(Response::Session(_)) => None,
+                Ok(Response::Empty) | Err(_) => {
+                    let unexpected = Problem::Unexpected {
+                        len: payload.len(),
+                        first: payload.first().copied(),
+                    };
+                    return (Err(unexpected), Next::Unknown);
+                }
+            };
+            (code, payload)
+        }
+        Outcome::Reply(reply) => match reply_code(operation, reply) {
+            Ok(code) => code,
+            Err(problem) => return (Err(problem), Next::Unknown),
+        },
+    };
+    let unexpected = || Problem::Unexpected {
         len: payload.len(),
         first: payload.first().copied(),
     };
     let present = matches!(belief, Belief::Present { .. });
     let absent = belief == Belief::Absent;
-    // Status answers; Response::parse refuses multi-byte non-GET answers.
-    let code = match Response::parse(operation, payload) {
-        Ok(Response::Status(code)) => Some(code),
-        Ok(Response::Session(_)) => None,
-        Ok(Response::Empty) | Err(_) => return (Err(unexpected), Next::Unknown),
-    };
     const OK: Option<u8> = Some(Status::Ok as u8);
     const NOT_OK: Option<u8> = Some(Status::NotOk as u8);
     const MATCHING: Option<u8> = Some(Status::AddMatchingSession as u8);
@@ -367,12 +410,12 @@ fn judge(
             MATCHING if absent => (Err(Problem::AddRefused(101)), Next::Unknown),
             MATCHING => (Ok(Answer::Duplicate), Next::Same),
             Some(code) if absent => (Err(Problem::AddRefused(code)), Next::Unknown),
-            _ => (Err(unexpected), Next::Unknown),
+            _ => (Err(unexpected()), Next::Unknown),
         },
         Operation::Get => match code {
             NOT_OK if present => (Err(Problem::Missed), Next::Absent),
             NOT_OK => (Ok(Answer::Miss), Next::Absent),
-            Some(_) => (Err(unexpected), Next::Unknown),
+            Some(_) => (Err(unexpected()), Next::Unknown),
             None => judge_hit(belief, index, payload, keyspace),
         },
         Operation::Remove | Operation::Have => {
@@ -387,10 +430,37 @@ fn judge(
                 OK => (Ok(Answer::Found), after_found),
                 NOT_OK if present => (Err(Problem::NotFoundPresent), Next::Absent),
                 NOT_OK => (Ok(Answer::NotFound), Next::Absent),
-                _ => (Err(unexpected), Next::Unknown),
+                _ => (Err(unexpected()), Next::Unknown),
             }
         }
     }
+}
+
+/// A codec's reply as the distcache answer the rules are written in: the
+/// status code, or `None` and the session for a GET hit.
+fn reply_code<'a>(
+    operation: Operation,
+    reply: Reply<'a>,
+) -> Result<(Option<u8>, &'a [u8]), Problem> {
+    const OK: u8 = Status::Ok as u8;
+    const NOT_OK: u8 = Status::NotOk as u8;
+    const MATCHING: u8 = Status::AddMatchingSession as u8;
+    let code = match (operation, reply) {
+        (Operation::Get, Reply::Value { data, .. }) => return Ok((None, data)),
+        (Operation::Add, Reply::Stored) => OK,
+        (Operation::Add, Reply::NotStored) => MATCHING,
+        (Operation::Get | Operation::Remove | Operation::Have, Reply::NotFound) => NOT_OK,
+        (Operation::Remove, Reply::Deleted) => OK,
+        (Operation::Have, Reply::Found) => OK,
+        (_, Reply::Value { data, flags }) => {
+            return Err(Problem::Reply(format!(
+                "a value of {} bytes (flags {flags})",
+                data.len()
+            )))
+        }
+        (_, other) => return Err(Problem::Reply(format!("{other:?}"))),
+    };
+    Ok((Some(code), &[]))
 }
 
 fn judge_hit(
@@ -472,7 +542,7 @@ mod tests {
                 slot as u32,
                 operation,
                 version,
-                payload,
+                Outcome::Payload(payload),
                 window,
                 &self.keyspace,
             )
@@ -651,6 +721,88 @@ mod tests {
             text.starts_with("GET of id #0 answered with an empty payload"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn codec_replies_are_judged_by_the_same_rules() {
+        let mut f = Fixture::new(false);
+        fn reply(
+            f: &mut Fixture,
+            slot: usize,
+            op: Operation,
+            version: u32,
+            r: Reply<'_>,
+        ) -> Result<Answer, Problem> {
+            let window = Window {
+                sent_ms: T.0,
+                answered_ms: T.1,
+            };
+            let keyspace = f.keyspace;
+            f.model
+                .settle(
+                    slot,
+                    slot as u32,
+                    op,
+                    version,
+                    Outcome::Reply(r),
+                    window,
+                    &keyspace,
+                )
+                .map_err(|w| w.problem)
+        }
+        assert_eq!(reply(&mut f, 0, Get, 0, Reply::NotFound), Ok(Answer::Miss));
+        assert_eq!(
+            reply(&mut f, 0, Remove, 0, Reply::NotFound),
+            Ok(Answer::NotFound)
+        );
+        assert_eq!(
+            reply(&mut f, 0, Have, 0, Reply::NotFound),
+            Ok(Answer::NotFound)
+        );
+        assert_eq!(reply(&mut f, 0, Add, 3, Reply::Stored), Ok(Answer::Stored));
+        assert_eq!(
+            reply(&mut f, 0, Add, 4, Reply::NotStored),
+            Ok(Answer::Duplicate)
+        );
+        let data = f.data(0, 3);
+        let value = Reply::Value {
+            data: &data,
+            flags: 0,
+        };
+        assert_eq!(reply(&mut f, 0, Get, 0, value), Ok(Answer::Hit));
+        assert_eq!(reply(&mut f, 0, Have, 0, Reply::Found), Ok(Answer::Found));
+        assert_eq!(
+            reply(&mut f, 0, Remove, 0, Reply::Deleted),
+            Ok(Answer::Found)
+        );
+        // Wrong by the rules, or no answer to the operation at all.
+        assert_eq!(
+            reply(&mut f, 0, Add, 5, Reply::NotStored),
+            Err(Problem::AddRefused(101))
+        );
+        reply(&mut f, 1, Add, 1, Reply::Stored).unwrap();
+        assert_eq!(
+            reply(&mut f, 1, Get, 0, Reply::NotFound),
+            Err(Problem::Missed)
+        );
+        reply(&mut f, 2, Add, 1, Reply::Stored).unwrap();
+        let stale = f.data(2, 0);
+        let stale = Reply::Value {
+            data: &stale,
+            flags: 0,
+        };
+        assert!(matches!(
+            reply(&mut f, 2, Get, 0, stale),
+            Err(Problem::WrongData { .. })
+        ));
+        let p = reply(&mut f, 3, Remove, 0, Reply::Unavailable).unwrap_err();
+        assert_eq!(
+            p.to_string(),
+            "answered Unavailable, which is no answer to it"
+        );
+        let p = reply(&mut f, 3, Remove, 0, value).unwrap_err();
+        assert!(p.to_string().contains("a value of"), "{p}");
+        assert!(reply(&mut f, 3, Add, 1, Reply::Deleted).is_err());
     }
 
     #[test]

@@ -7,11 +7,12 @@
 use std::io::{ErrorKind, Read, Write};
 use std::time::{Duration, Instant};
 
-use dc_protocol::{Decoder, Kind, Operation};
+use dc_protocol::Operation;
 use nal::{Address, BlockingStream};
 
 use super::gate::Gate;
 use super::tally::{ConnectionFailure, Live, Tally};
+use super::wire::{self, Wire};
 use super::workload::{Pending, Phase, Workload};
 
 /// Longest wait for a connect, a write or an answer.
@@ -24,7 +25,7 @@ const PUBLISH_EVERY: u64 = 64;
 /// then, once every thread has reached `gate`, one connection per
 /// operation until `duration` or the budget is spent. The first failure
 /// ends the client.
-pub fn run(
+pub fn run<W: Wire>(
     no: usize,
     address: &Address,
     mut work: Workload,
@@ -34,7 +35,7 @@ pub fn run(
     live: &Live,
 ) -> Tally {
     let mut tally = Tally::new();
-    let mut exchange = Exchange::default();
+    let mut exchange = Exchange::<W>::new();
     let mut broken = false;
     if prefill {
         let result = connect(address).and_then(|mut stream| {
@@ -83,20 +84,33 @@ fn connect(address: &Address) -> Result<BlockingStream, ConnectionFailure> {
     Ok(stream)
 }
 
-/// Buffers for one request and its answer, reused across operations.
-#[derive(Default)]
-struct Exchange {
+/// Buffers for one request and its answer, reused across operations, and
+/// the protocol's state for the one request.
+struct Exchange<W> {
     request: Vec<u8>,
     input: Vec<u8>,
     chunk: Vec<u8>,
+    wire: W,
 }
 
-impl Exchange {
+impl<W: Wire> Exchange<W> {
+    fn new() -> Self {
+        Exchange {
+            request: Vec::new(),
+            input: Vec::new(),
+            chunk: Vec::new(),
+            wire: W::fresh(),
+        }
+    }
+
     /// Encodes the next request of `phase` into the request buffer. The
     /// send time is stamped now, before connecting.
     fn prepare(&mut self, work: &mut Workload, phase: Phase) -> Option<Pending> {
         self.request.clear();
-        work.next_request(phase, &mut self.request, Instant::now())
+        // Fresh protocol state per request: each answer is read from a
+        // clean start, like a fresh connection.
+        self.wire = W::fresh();
+        work.next_request(phase, &mut self.wire, &mut self.request, Instant::now())
     }
 
     /// Sends the prepared request on `stream`, reads and checks its answer.
@@ -111,28 +125,30 @@ impl Exchange {
         stream.write_all(&self.request)?;
         self.input.clear();
         self.chunk.resize(16 * 1024, 0);
-        // A decoder per answer: a fresh connection has no partial state.
-        let mut decoder = Decoder::new(Kind::Response);
         loop {
-            let decoded = decoder.decode(&self.input)?;
-            let consumed = decoded.consumed;
-            if let Some(command) = decoded.command {
-                if command.request_uid != request.uid || command.operation != request.operation {
-                    return Err(out_of_order(
-                        request,
-                        command.request_uid,
-                        command.operation,
-                    ));
+            let consumed = match self.wire.read(&self.input, Some(request.operation))? {
+                wire::Read::Answer {
+                    tag,
+                    operation,
+                    outcome,
+                    ..
+                } => {
+                    let got_op = operation.unwrap_or(request.operation);
+                    if tag != request.uid || got_op != request.operation {
+                        return Err(out_of_order(request, tag, got_op));
+                    }
+                    let now = Instant::now();
+                    tally.answered(request, now);
+                    match work.settle(request, outcome, now) {
+                        Ok(answer) => tally.right(answer),
+                        Err(wrong) => tally.error(|| {
+                            format!("client {no}: {wrong}; id {}", work.id_hex(wrong.index))
+                        }),
+                    }
+                    return Ok(());
                 }
-                let now = Instant::now();
-                tally.answered(request, now);
-                match work.settle(request, command.payload, now) {
-                    Ok(answer) => tally.right(answer),
-                    Err(wrong) => tally
-                        .error(|| format!("client {no}: {wrong}; id {}", work.id_hex(wrong.index))),
-                }
-                return Ok(());
-            }
+                wire::Read::Partial { consumed } => consumed,
+            };
             // Frames of a multi-frame answer are absorbed by the decoder.
             self.input.drain(..consumed);
             match stream.read(&mut self.chunk) {

@@ -21,11 +21,11 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use dc_protocol::{Decoder, Kind};
 use nal::{Connection, Interest, Selector, Stream, Token};
 
 use super::gate::Gate;
 use super::tally::{ConnectionFailure, Live, Tally};
+use super::wire::{Read, Wire};
 use super::workload::{Pending, Phase, Workload};
 
 /// A connection with requests in flight and no answer for this long is
@@ -41,11 +41,12 @@ const MIN_INPUT_CAP: usize = 64 * 1024;
 pub const SPIN_BELOW: Duration = Duration::from_millis(2);
 
 /// One persistent connection and its workload.
-struct Pipeline {
+struct Pipeline<W> {
     /// Connection number, for messages.
     no: usize,
     conn: Connection,
-    decoder: Decoder,
+    /// The protocol's state for this connection.
+    wire: W,
     pending: VecDeque<Pending>,
     work: Workload,
     /// Last answer, or when the pipeline last went from idle to busy.
@@ -73,7 +74,7 @@ pub struct Settings {
 /// Runs `pipelines` (connection number, connected stream, workload) to the
 /// end: the prefill if asked, then, once every thread has reached
 /// `gate`, the timed phase until the duration or every budget is spent.
-pub fn run(
+pub fn run<W: Wire>(
     connections: Vec<(usize, Stream, Workload)>,
     settings: Settings,
     gate: &Gate,
@@ -87,14 +88,14 @@ pub fn run(
             None
         }
     };
-    let mut pipelines: Vec<Pipeline> = Vec::with_capacity(connections.len());
+    let mut pipelines: Vec<Pipeline<W>> = Vec::with_capacity(connections.len());
     for (no, stream, work) in connections {
-        let input_cap = MIN_INPUT_CAP.max(settings.depth * work.max_answer_len());
-        let output_cap = settings.depth * work.max_request_len();
+        let input_cap = MIN_INPUT_CAP.max(settings.depth * work.max_answer_len::<W>());
+        let output_cap = settings.depth * work.max_request_len::<W>();
         let mut pipeline = Pipeline {
             no,
             conn: Connection::new(stream, input_cap, output_cap),
-            decoder: Decoder::new(Kind::Response),
+            wire: W::fresh(),
             pending: VecDeque::with_capacity(settings.depth),
             work,
             progress_at: Instant::now(),
@@ -145,9 +146,9 @@ pub fn run(
     tally
 }
 
-struct EventLoop {
+struct EventLoop<W> {
     selector: Selector,
-    pipelines: Vec<Pipeline>,
+    pipelines: Vec<Pipeline<W>>,
     depth: usize,
     interval: Option<Duration>,
     /// The last poll's events (token, and whether the peer hung up), kept
@@ -155,7 +156,7 @@ struct EventLoop {
     ready: Vec<(usize, bool)>,
 }
 
-impl EventLoop {
+impl<W: Wire> EventLoop<W> {
     /// With `--rate`, sets each pipeline's first request due from `start`,
     /// staggered so that the connections do not send in step.
     fn schedule(&mut self, start: Instant) {
@@ -292,7 +293,7 @@ impl EventLoop {
     }
 }
 
-impl Pipeline {
+impl<W: Wire> Pipeline<W> {
     /// Reads and checks every answer that has arrived, refills the pipeline
     /// and writes, until nothing more can be done without waiting.
     fn pump(
@@ -338,7 +339,7 @@ impl Pipeline {
         let Pipeline {
             no,
             conn,
-            decoder,
+            wire,
             pending,
             work,
             progress_at,
@@ -346,25 +347,38 @@ impl Pipeline {
         } = self;
         let mut taken = 0;
         loop {
-            let decoded = decoder.decode(conn.input().as_slice())?;
-            let consumed = decoded.consumed;
-            let Some(command) = decoded.command else {
-                conn.input_mut().consume(consumed);
-                return Ok(taken + consumed);
+            let oldest = pending.front().map(|p| p.operation);
+            let (consumed, tag, operation, outcome) =
+                match wire.read(conn.input().as_slice(), oldest)? {
+                    Read::Partial { consumed } => {
+                        conn.input_mut().consume(consumed);
+                        return Ok(taken + consumed);
+                    }
+                    Read::Answer {
+                        consumed,
+                        tag,
+                        operation,
+                        outcome,
+                    } => (consumed, tag, operation, outcome),
+                };
+            let request = if W::IN_ORDER {
+                let Some(request) = pending.pop_front() else {
+                    return Err(ConnectionFailure::Unsolicited(tag));
+                };
+                if tag != request.uid || operation.is_some_and(|op| op != request.operation) {
+                    return Err(ConnectionFailure::OutOfOrder {
+                        uid: request.uid,
+                        op: request.operation,
+                        got_uid: tag,
+                        got_op: operation.unwrap_or(request.operation),
+                    });
+                }
+                request
+            } else {
+                take_tagged(pending, tag)?
             };
-            let Some(request) = pending.pop_front() else {
-                return Err(ConnectionFailure::Unsolicited(command.request_uid));
-            };
-            if command.request_uid != request.uid || command.operation != request.operation {
-                return Err(ConnectionFailure::OutOfOrder {
-                    uid: request.uid,
-                    op: request.operation,
-                    got_uid: command.request_uid,
-                    got_op: command.operation,
-                });
-            }
             tally.answered(&request, now);
-            match work.settle(&request, command.payload, now) {
+            match work.settle(&request, outcome, now) {
                 Ok(answer) => tally.right(answer),
                 Err(wrong) => tally
                     .error(|| format!("connection {no}: {wrong}; id {}", work.id_hex(wrong.index))),
@@ -394,15 +408,17 @@ impl Pipeline {
                 (Phase::Timed, Some(due)) => *due,
                 _ => now,
             };
-            let max = self.work.max_request_len();
+            let max = self.work.max_request_len::<W>();
             if self.conn.output().space() < max {
                 return Err(ConnectionFailure::OutputFull);
             }
             let mut planned = None;
-            let work = &mut self.work;
+            let (work, wire) = (&mut self.work, &mut self.wire);
             self.conn
                 .output_mut()
-                .extend_with(max, |out| planned = work.next_request(phase, out, stamp))
+                .extend_with(max, |out| {
+                    planned = work.next_request(phase, wire, out, stamp)
+                })
                 .map_err(|_| ConnectionFailure::OutputFull)?;
             match planned {
                 Some(request) => self.pending.push_back(request),
@@ -414,4 +430,20 @@ impl Pipeline {
         }
         Ok(())
     }
+}
+
+/// Takes the request tagged `tag` out of `pending`, for a protocol whose
+/// answers may come in any order. Requests on different ids commute, so an
+/// answer may overtake older requests unless one of them is on its id.
+fn take_tagged(pending: &mut VecDeque<Pending>, tag: u32) -> Result<Pending, ConnectionFailure> {
+    let Some(at) = pending.iter().position(|p| p.uid == tag) else {
+        return Err(ConnectionFailure::Unsolicited(tag));
+    };
+    let slot = pending[at].slot;
+    if pending.iter().take(at).any(|p| p.slot == slot) {
+        return Err(ConnectionFailure::Overtaken { tag });
+    }
+    pending
+        .remove(at)
+        .ok_or(ConnectionFailure::Unsolicited(tag))
 }

@@ -49,8 +49,13 @@ pub fn start_line(config: &LoadConfig, seed: u64) -> String {
         (None, Some(ops)) => format!("{ops} ops"),
         (None, None) => "until stopped".to_string(),
     };
+    // distcache, the reference, is not named: its line stays as it was.
+    let over = match config.proto {
+        dc_ops::Protocol::Distcache => String::new(),
+        other => format!(" over {other}"),
+    };
     format!(
-        "Info, load: {shape} to {}; {} ids of {} bytes, data {}-{} bytes, mix {}, ttl {} ms{}{}; {until}; seed {seed}",
+        "Info, load: {shape} to {}{over}; {} ids of {} bytes, data {}-{} bytes, mix {}, ttl {} ms{}{}; {until}; seed {seed}",
         config.connect,
         config.ids,
         config.id_len,
@@ -111,6 +116,8 @@ pub struct ByOp {
 pub struct Summary {
     /// The server or proxy.
     pub address: String,
+    /// The protocol spoken (`--proto`).
+    pub proto: &'static str,
     /// Connections (or clients, with `new_conn_per_op`).
     pub conns: usize,
     /// Requests in flight per connection.
@@ -177,6 +184,7 @@ impl Summary {
         let [add, get, remove, have] = tally.by_op;
         Summary {
             address: config.connect.to_string(),
+            proto: config.proto.name(),
             conns: config.conns,
             depth: config.depth,
             rate: config.rate,

@@ -55,6 +55,24 @@ pub enum ConnectionFailure {
     /// An answer with no request in flight.
     #[error("answer uid {0} with no request in flight")]
     Unsolicited(u32),
+    /// Bytes from the server with no request in flight (a protocol whose
+    /// answers carry no tag).
+    #[error("{len} bytes from the server with no request in flight")]
+    Stray {
+        /// Bytes waiting.
+        len: usize,
+    },
+    /// The client codec cannot read the answer (RESP, memcache).
+    #[error("undecodable answer: {0}")]
+    Codec(String),
+    /// An answer by tag to a request that is not the oldest in flight, while
+    /// an older one on the same id is still waiting: the order the server
+    /// applied them in is unknown.
+    #[error("answer tag {tag} came before the answer to an older request on the same id")]
+    Overtaken {
+        /// The tag of the answer.
+        tag: u32,
+    },
     /// No answer for too long.
     #[error("no answer for {waited:?} with {pending} requests in flight")]
     Stalled {

@@ -5,11 +5,12 @@
 
 use std::time::Instant;
 
-use dc_protocol::{encoded_len, Operation, Request, MAX_ID_LEN};
+use dc_protocol::{Operation, MAX_ID_LEN};
 
 use super::data::{Keyspace, SplitMix64};
 use super::mix::Mix;
-use super::model::{Answer, Model, Window, WrongAnswer};
+use super::model::{Answer, Model, Outcome, Window, WrongAnswer};
+use super::wire::{Ask, Wire};
 
 /// The ids one connection owns: `first`, `first + stride`, ... below the
 /// key space's size. Connection `c` of `n` owns the ids `i` with
@@ -90,6 +91,8 @@ pub struct Plan {
     pub ttl_ms: u32,
     /// Whether missing sessions are tolerated.
     pub allow_evictions: bool,
+    /// Slack around each expiry (see [`TTL_MARGIN_MS`](super::model::TTL_MARGIN_MS)).
+    pub ttl_margin_ms: u64,
     /// Time zero of the model's clock.
     pub origin: Instant,
 }
@@ -128,7 +131,12 @@ impl Workload {
         Workload {
             plan,
             share,
-            model: Model::new(share.len() as usize, plan.ttl_ms, plan.allow_evictions),
+            model: Model::with_margin(
+                share.len() as usize,
+                plan.ttl_ms,
+                plan.allow_evictions,
+                plan.ttl_margin_ms,
+            ),
             rng: SplitMix64::new(seed),
             budget,
             prefill_next: 0,
@@ -138,15 +146,17 @@ impl Workload {
         }
     }
 
-    /// Largest request this workload encodes, in bytes on the wire.
-    pub fn max_request_len(&self) -> usize {
+    /// Largest request this workload encodes over `W`, in bytes on the
+    /// wire.
+    pub fn max_request_len<W: Wire>(&self) -> usize {
         let ks = &self.plan.keyspace;
-        encoded_len(8 + ks.id_len() + ks.data_max())
+        W::max_request_len(ks.id_len(), ks.data_max())
     }
 
-    /// Largest answer a right server sends, in bytes on the wire.
-    pub fn max_answer_len(&self) -> usize {
-        encoded_len(self.plan.keyspace.data_max())
+    /// Largest answer a right server sends over `W`, in bytes on the wire.
+    pub fn max_answer_len<W: Wire>(&self) -> usize {
+        let ks = &self.plan.keyspace;
+        W::max_answer_len(ks.id_len(), ks.data_max())
     }
 
     /// Whether there is another request to send in `phase`.
@@ -157,11 +167,14 @@ impl Workload {
         }
     }
 
-    /// Picks the next request of `phase`, appends its frames to `out` and
-    /// returns what to expect, or `None` when the phase has no more.
-    pub fn next_request(
+    /// Picks the next request of `phase`, appends it to `out` as `wire`
+    /// encodes it and returns what to expect, or `None` when the phase has
+    /// no more.
+    #[inline]
+    pub fn next_request<W: Wire>(
         &mut self,
         phase: Phase,
+        wire: &mut W,
         out: &mut Vec<u8>,
         now: Instant,
     ) -> Option<Pending> {
@@ -186,28 +199,30 @@ impl Workload {
         let mut id_buf = [0u8; MAX_ID_LEN];
         let id = self.plan.keyspace.id(index, &mut id_buf);
         let mut version = 0;
-        let request = match operation {
-            Operation::Add => {
-                version = self.next_version;
-                self.next_version = self.next_version.wrapping_add(1);
-                self.data.clear();
-                self.plan
-                    .keyspace
-                    .write_data(index, version, &mut self.data);
-                Request::Add {
-                    timeout_ms: self.plan.ttl_ms,
-                    id,
-                    data: &self.data,
-                }
-            }
-            Operation::Get => Request::Get { id },
-            Operation::Remove => Request::Remove { id },
-            Operation::Have => Request::Have { id },
+        if operation == Operation::Add {
+            version = self.next_version;
+            self.next_version = self.next_version.wrapping_add(1);
+            self.data.clear();
+            self.plan
+                .keyspace
+                .write_data(index, version, &mut self.data);
+        }
+        let ask = Ask {
+            operation,
+            id,
+            data: if operation == Operation::Add {
+                &self.data
+            } else {
+                &[]
+            },
+            ttl_ms: self.plan.ttl_ms,
         };
-        // Cannot fail: the command line keeps every payload within
-        // MAX_PAYLOAD. Were it to, the server would see no request and the
-        // missing answer would be reported as a stall.
-        let _ = request.encode(out, uid);
+        // Cannot fail: the command line keeps every payload within the
+        // protocol's limits, and the run checked up front that the protocol
+        // can send each operation of the mix (wire::check_mix). Were it to,
+        // the server would see no request and the missing answer would be
+        // reported as a stall.
+        let _ = wire.encode(uid, &ask, out);
         Some(Pending {
             uid,
             operation,
@@ -218,12 +233,13 @@ impl Workload {
         })
     }
 
-    /// Checks `payload`, the answer to `pending` read at `answered`, and
+    /// Checks `outcome`, the answer to `pending` read at `answered`, and
     /// updates the model.
+    #[inline]
     pub fn settle(
         &mut self,
         pending: &Pending,
-        payload: &[u8],
+        outcome: Outcome<'_>,
         answered: Instant,
     ) -> Result<Answer, WrongAnswer> {
         let origin = self.plan.origin;
@@ -237,7 +253,7 @@ impl Workload {
             self.share.index(pending.slot),
             pending.operation,
             pending.version,
-            payload,
+            outcome,
             window,
             &self.plan.keyspace,
         )
@@ -258,7 +274,9 @@ impl Workload {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dc_protocol::{Decoder, Kind, Response, Status};
+    use crate::load::model::TTL_MARGIN_MS;
+    use crate::load::wire::{Distcache, Wire};
+    use dc_protocol::{Decoder, Kind, Request, Response, Status};
 
     #[test]
     fn shares_partition_the_ids() {
@@ -283,6 +301,7 @@ mod tests {
             mix: mix.parse().unwrap(),
             ttl_ms: 60_000,
             allow_evictions: false,
+            ttl_margin_ms: TTL_MARGIN_MS,
             origin: Instant::now(),
         }
     }
@@ -298,8 +317,10 @@ mod tests {
         let mut counts = [0u32; 4];
         for phase in [Phase::Prefill, Phase::Timed] {
             let mut out = Vec::new();
-            while let Some(pending) = work.next_request(phase, &mut out, Instant::now()) {
-                assert!(out.len() <= work.max_request_len());
+            let mut wire = Distcache::fresh();
+            while let Some(pending) = work.next_request(phase, &mut wire, &mut out, Instant::now())
+            {
+                assert!(out.len() <= work.max_request_len::<Distcache>());
                 let decoded = decoder.decode(&out).unwrap();
                 assert_eq!(decoded.consumed, out.len());
                 let command = decoded.command.unwrap();
@@ -326,7 +347,8 @@ mod tests {
                     Response::parse(pending.operation, &answer),
                     Ok(Response::Status(_) | Response::Session(_))
                 ));
-                work.settle(&pending, &answer, Instant::now()).unwrap();
+                work.settle(&pending, Outcome::Payload(&answer), Instant::now())
+                    .unwrap();
                 if phase == Phase::Prefill {
                     prefill += 1;
                 } else {
