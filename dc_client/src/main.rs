@@ -56,7 +56,7 @@ fn main() -> ExitCode {
 
     let service = args.service.options();
     let registry = proxy.metrics_registry();
-    let _running = dc_service::become_service(listen.unix_path(), &service, || {
+    let _running = dc_service::become_service(listen.unix_path().as_slice(), &service, || {
         metrics_address
             .map(|address| dc_metrics::Exporter::start(&address, registry))
             .transpose()

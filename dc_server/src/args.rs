@@ -11,6 +11,8 @@ use clap::Parser;
 pub const DEFAULT_SESSIONS: usize = 100_000;
 /// Session bytes (ids and data) held by default, in MiB.
 pub const DEFAULT_MEMORY_MIB: usize = 256;
+/// Longest lifetime of an entry by default: a day.
+pub const DEFAULT_MAX_TTL_SECS: u64 = 86_400;
 
 /// dc_server: the distcache session cache server.
 ///
@@ -19,12 +21,45 @@ pub const DEFAULT_MEMORY_MIB: usize = 256;
 /// one dash or two (-listen or --listen).
 #[derive(Debug, Parser)]
 #[command(name = "dc_server", version, about, long_about = None)]
-#[command(after_help = "Example: dc_server -listen IP:9001 -sessions 200000\n\
-Addresses: IP:port (all interfaces), IP:host:port, IP:[::1]:port, UNIX:/path")]
+#[command(
+    after_help = "Examples:\n  dc_server -listen IP:9001 -sessions 200000\n  \
+dc_server -listen UNIX:/run/dc.sock -listen-redis IP:127.0.0.1:6379 -listen-memcache IP:127.0.0.1:11211\n\
+Addresses: IP:port (all interfaces), IP:host:port, IP:[::1]:port, UNIX:/path"
+)]
+#[command(group(clap::ArgGroup::new("listeners").required(true).multiple(true)
+    .args(["listen", "listen_redis", "listen_memcache"])))]
 pub struct Args {
-    /// Address to listen on (required), e.g. IP:9001 or UNIX:/run/dcache.sock
+    /// Address to serve distcache 1.x on, e.g. IP:9001 or UNIX:/run/dcache.sock
+    /// (repeatable; at least one of -listen, -listen-redis, -listen-memcache)
     #[arg(long, value_name = "ADDR")]
-    pub listen: String,
+    pub listen: Vec<String>,
+
+    /// Address to serve RESP2 (the Redis protocol) on, for Apache
+    /// mod_socache_redis, ProFTPD mod_tls_redis and mod_ban (repeatable)
+    #[arg(long = "listen-redis", value_name = "ADDR")]
+    pub listen_redis: Vec<String>,
+
+    /// Address to serve the memcache protocol (text and binary) on, for
+    /// Apache mod_socache_memcache and ProFTPD mod_tls_memcache (repeatable)
+    #[arg(long = "listen-memcache", value_name = "ADDR")]
+    pub listen_memcache: Vec<String>,
+
+    /// Password that RESP clients must AUTH with (PING, INFO and QUIT are
+    /// allowed before). Visible in the process list: prefer
+    /// -redis-password-file
+    #[arg(long, value_name = "PASS", conflicts_with = "redis_password_file")]
+    pub requirepass: Option<String>,
+
+    /// File holding the RESP password (its first line)
+    #[arg(long = "redis-password-file", value_name = "FILE")]
+    pub redis_password_file: Option<PathBuf>,
+
+    /// Longest lifetime of any entry, in seconds, whatever a client asked
+    /// for (no expiry, 55 years, a week): a session cache keeps nothing
+    /// forever
+    #[arg(long = "max-ttl", value_name = "SECS", default_value_t = DEFAULT_MAX_TTL_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=315_360_000))]
+    pub max_ttl: u64,
 
     /// Most sessions held; when full, the ones due to expire soonest are
     /// evicted (a batch of 1/30th of the capacity at a time, as the original)
@@ -123,7 +158,7 @@ mod tests {
             "-killable",
         ])
         .unwrap();
-        assert_eq!(a.listen, "IP:9001");
+        assert_eq!(a.listen, ["IP:9001"]);
         assert_eq!(a.sessions, 10000);
         assert_eq!(a.progress, 1000);
         assert_eq!(a.service.sockperms, Some(0o660));
@@ -138,6 +173,32 @@ mod tests {
         assert_eq!(a.progress, 0);
         assert_eq!(a.threads, 0);
         assert!(!a.service.daemon);
+        assert_eq!(a.max_ttl, DEFAULT_MAX_TTL_SECS);
+    }
+
+    #[test]
+    fn any_front_door_may_be_given_alone_and_each_repeated() {
+        let a = parse(&[
+            "-listen-redis",
+            "IP:127.0.0.1:6379",
+            "--listen-redis",
+            "UNIX:/tmp/r",
+            "-listen-memcache",
+            "IP:11211",
+        ])
+        .unwrap();
+        assert!(a.listen.is_empty());
+        assert_eq!(a.listen_redis.len(), 2);
+        assert_eq!(a.listen_memcache, ["IP:11211"]);
+        assert!(parse(&[
+            "-requirepass",
+            "x",
+            "-redis-password-file",
+            "f",
+            "-listen",
+            "IP:1"
+        ])
+        .is_err());
     }
 
     #[test]
@@ -148,6 +209,7 @@ mod tests {
             (&["-listen", "IP:1", "-sockperms", "999"][..], "999"),
             (&["-listen", "IP:1", "-threads", "65"][..], "65"),
             (&["-sessions", "5"][..], "--listen"),
+            (&["-listen", "IP:1", "-max-ttl", "0"][..], "0"),
         ] {
             let e = parse(args).unwrap_err();
             let line = dc_cli::error_line(&e);

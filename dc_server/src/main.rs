@@ -10,7 +10,12 @@ use std::process::ExitCode;
 
 use std::time::Duration;
 
-use dc_engine::{ConnectionLimits, Server, ServerConfig, Shutdown};
+use std::path::Path;
+use std::sync::Arc;
+
+use dc_engine::server::Listen;
+use dc_engine::{ConnectionLimits, FrontDoor, Server, ServerConfig, Shutdown};
+use dc_resp::RespConfig;
 use dc_store::Limits;
 use nal::Address;
 
@@ -19,10 +24,26 @@ use crate::args::Args;
 fn main() -> ExitCode {
     let args: Args = dc_cli::parse();
     args.service.start_logging();
-    let listen = match args.listen.parse::<Address>() {
-        Ok(a) if a.can_listen() => a.into_absolute(),
-        Ok(a) => dc_cli::fail(format_args!("cannot listen on \"{a}\"")),
-        Err(e) => dc_cli::fail(e),
+    let listeners: Vec<Listen> = [
+        (FrontDoor::Distcache, "-listen", &args.listen),
+        (FrontDoor::Redis, "-listen-redis", &args.listen_redis),
+        (
+            FrontDoor::Memcache,
+            "-listen-memcache",
+            &args.listen_memcache,
+        ),
+    ]
+    .into_iter()
+    .flat_map(|(door, option, values)| values.iter().map(move |v| (door, option, v)))
+    .map(|(door, option, value)| Listen {
+        address: listen_address(option, value),
+        door,
+    })
+    .collect();
+    let password = match (&args.requirepass, &args.redis_password_file) {
+        (Some(p), _) => Some(p.as_bytes().to_vec()),
+        (None, Some(file)) => Some(read_password(file)),
+        (None, None) => None,
     };
     let limits = Limits::new(args.sessions, args.memory.saturating_mul(1 << 20))
         .unwrap_or_else(|e| dc_cli::fail(e));
@@ -37,9 +58,13 @@ fn main() -> ExitCode {
     )
     .and_then(|files| files.map(|f| dc_tls::server_config(&f)).transpose())
     .unwrap_or_else(|e| dc_cli::fail(e));
-    if tls.is_some() && listen.unix_path().is_some() {
+    if tls.is_some() && listeners.iter().all(|l| l.address.unix_path().is_some()) {
         dc_cli::fail("TLS applies to IP: addresses only (a unix socket is protected by its mode)");
     }
+    let unix_sockets: Vec<std::path::PathBuf> = listeners
+        .iter()
+        .filter_map(|l| l.address.unix_path().map(Path::to_path_buf))
+        .collect();
     let config = ServerConfig {
         tls,
         connections: ConnectionLimits {
@@ -47,8 +72,10 @@ fn main() -> ExitCode {
             max_buffer: args.max_buffer.saturating_mul(1024),
             idle_timeout: (args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)),
         },
-        listen: listen.clone(),
+        listeners,
         limits,
+        max_ttl: args.max_ttl.saturating_mul(1000),
+        redis: Arc::new(RespConfig { password }),
         progress: args.progress,
         killable: args.service.killable,
         threads: match args.threads {
@@ -61,7 +88,8 @@ fn main() -> ExitCode {
 
     let service = args.service.options();
     let registry = server.metrics_registry();
-    let _running = dc_service::become_service(listen.unix_path(), &service, || {
+    let unix_sockets: Vec<&Path> = unix_sockets.iter().map(|p| p.as_path()).collect();
+    let _running = dc_service::become_service(&unix_sockets, &service, || {
         metrics_address
             .map(|address| dc_metrics::Exporter::start(&address, registry))
             .transpose()
@@ -69,4 +97,32 @@ fn main() -> ExitCode {
     .unwrap_or_else(|e| dc_cli::fail(e));
 
     dc_cli::finish(server.run().map(|Shutdown::Signal(signal)| signal))
+}
+
+/// The address `value` of option `option`, or the one-line error naming both.
+fn listen_address(option: &str, value: &str) -> Address {
+    match value.parse::<Address>() {
+        Ok(a) if a.can_listen() => a.into_absolute(),
+        Ok(a) => dc_cli::fail(format_args!("{option}: cannot listen on \"{a}\"")),
+        Err(e) => dc_cli::fail(format_args!("{option}: {e}")),
+    }
+}
+
+/// The RESP password: the first line of `file`, which must not be empty.
+fn read_password(file: &Path) -> Vec<u8> {
+    let text = std::fs::read(file).unwrap_or_else(|e| {
+        dc_cli::fail(format_args!(
+            "-redis-password-file: cannot read \"{}\": {e}",
+            file.display()
+        ))
+    });
+    let line = text.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.is_empty() {
+        dc_cli::fail(format_args!(
+            "-redis-password-file: \"{}\" holds no password on its first line",
+            file.display()
+        ));
+    }
+    line.to_vec()
 }

@@ -4,9 +4,11 @@
 
 use std::sync::Arc;
 
-use dc_protocol::{encode, Command, CommandHeader, Operation, Request, RequestError, Status};
-use dc_store::{AddOutcome, Millis, SessionStore, ShardedStore, StoreStats};
+use dc_ops::{Execute, Op, Protocol, Reply, StoreMode, Ttl};
+use dc_protocol::{encode, Command, CommandHeader, Request, RequestError, Status};
+use dc_store::{Millis, SessionStore, ShardedStore, StoreStats};
 
+use crate::execute::{Executor, DEFAULT_MAX_TTL_MS};
 use crate::stats::OpStats;
 
 /// How a [`Dispatcher`] reaches the store that holds an id: any
@@ -84,29 +86,46 @@ impl<S: SessionStore> StoreAccess for SharedStore<S> {
     }
 }
 
-/// Applies requests to a store (see [`StoreAccess`]) and encodes the
-/// answers.
+/// The distcache 1.x front door: turns each request into an [`Op`] for the
+/// [`Executor`] and its outcome into the status byte or session data the
+/// original answered, byte for byte. It owns the worker's executor, which
+/// the other front doors share.
 #[derive(Debug)]
 pub struct Dispatcher<S> {
-    store: S,
+    exec: Executor<S>,
     stats: OpStats,
 }
 
 impl<S: StoreAccess> Dispatcher<S> {
-    /// A dispatcher serving `store`.
+    /// A dispatcher serving `store`, lifetimes capped at a day.
     pub fn new(store: S) -> Dispatcher<S> {
+        Dispatcher::with_executor(Executor::new(store, DEFAULT_MAX_TTL_MS))
+    }
+
+    /// A dispatcher running its operations on `exec`.
+    pub fn with_executor(exec: Executor<S>) -> Dispatcher<S> {
         Dispatcher {
-            store,
+            exec,
             stats: OpStats::default(),
         }
     }
 
     /// The store.
     pub fn store(&self) -> &S {
-        &self.store
+        self.exec.store()
     }
 
-    /// Counters of the requests handled so far.
+    /// The executor, which the other protocols' sessions use.
+    pub fn executor(&mut self) -> &mut Executor<S> {
+        &mut self.exec
+    }
+
+    /// The executor, to read.
+    pub fn executor_ref(&self) -> &Executor<S> {
+        &self.exec
+    }
+
+    /// Counters of the distcache requests handled so far.
     pub fn stats(&self) -> &OpStats {
         &self.stats
     }
@@ -114,7 +133,8 @@ impl<S: StoreAccess> Dispatcher<S> {
     /// Drops expired sessions; the server calls this on its periodic tick so
     /// memory comes back even when no request touches the expired ids.
     pub fn expire(&mut self, now: Millis) -> usize {
-        StoreAccess::expire(&mut self.store, now)
+        self.exec.set_now(now);
+        self.exec.expire()
     }
 
     /// Handles one request received at `now`, appending its response frames
@@ -138,65 +158,49 @@ impl<S: StoreAccess> Dispatcher<S> {
                 return Ok(());
             }
         };
-        match request {
+        self.exec.set_now(now);
+        self.exec.set_protocol(Protocol::Distcache);
+        let op = match request {
             Request::Add {
                 timeout_ms,
                 id,
                 data,
-            } => {
-                let expires_at = now.saturating_add(Millis::from(timeout_ms));
-                let added = self
-                    .store
-                    .with_store(id, |s| s.add(id, data, expires_at, now));
-                let status = match added {
-                    AddOutcome::Stored => Status::Ok,
-                    AddOutcome::Duplicate => Status::AddMatchingSession,
-                    // Unreachable with the store limits the server accepts
-                    // (room for the largest session); the nearest code the
-                    // original defines for "this data cannot be stored".
-                    AddOutcome::TooLarge => Status::AddDataRange,
-                };
-                self.stats.count(Operation::Add, status);
-                respond(out, command, &[status.code()]);
-            }
-            Request::Get { id } => {
+            } => Op::Store {
+                mode: StoreMode::Add,
+                key: id,
+                value: data,
+                flags: 0,
+                ttl: Ttl::After(Millis::from(timeout_ms)),
+            },
+            Request::Get { id } => Op::Get { key: id },
+            Request::Remove { id } => Op::Delete { key: id },
+            Request::Have { id } => Op::Exists { key: id },
+        };
+        let mut status = Status::NotOk;
+        self.exec.execute(&op, &mut |reply| {
+            status = match reply {
                 // Encoded under the shard's lock: the data is copied once,
                 // straight into the answer.
-                let status = self.store.with_store(id, |s| match s.get(id, now) {
-                    Some(data) => {
-                        respond(out, command, data);
-                        Status::Ok
-                    }
-                    None => {
-                        respond(out, command, &[Status::NotOk.code()]);
-                        Status::NotOk
-                    }
-                });
-                self.stats.count(Operation::Get, status);
-            }
-            Request::Remove { id } => {
-                let status = found(self.store.with_store(id, |s| s.remove(id, now)));
-                self.stats.count(Operation::Remove, status);
-                respond(out, command, &[status.code()]);
-            }
-            Request::Have { id } => {
-                let status = found(self.store.with_store(id, |s| s.have(id, now)));
-                self.stats.count(Operation::Have, status);
-                respond(out, command, &[status.code()]);
-            }
-        }
+                Reply::Value { data, .. } => {
+                    status = Status::Ok;
+                    respond(out, command, data);
+                    return;
+                }
+                Reply::Stored | Reply::Deleted | Reply::Found => Status::Ok,
+                Reply::NotStored => Status::AddMatchingSession,
+                // Unreachable with the store limits the server accepts
+                // (room for the largest session); the nearest code the
+                // original defines for "this data cannot be stored".
+                Reply::TooLarge => Status::AddDataRange,
+                _ => Status::NotOk,
+            };
+            respond(out, command, &[status.code()]);
+        });
+        self.stats.count(command.operation, status);
+        self.exec.count_requests(1);
         Ok(())
     }
 }
-
-fn found(yes: bool) -> Status {
-    if yes {
-        Status::Ok
-    } else {
-        Status::NotOk
-    }
-}
-
 fn respond(out: &mut Vec<u8>, command: &Command<'_>, payload: &[u8]) {
     let header = CommandHeader::response(command.request_uid, command.operation);
     // Payloads here are a status byte or stored session data, which the

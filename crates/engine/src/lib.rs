@@ -15,13 +15,15 @@
 #![warn(missing_docs)]
 
 pub mod dispatch;
+pub mod execute;
 pub mod metrics;
 pub mod server;
 pub mod session;
 pub mod stats;
 
 pub use dispatch::{Dispatcher, SharedStore, StoreAccess};
+pub use execute::{ExecStats, Executor, Outcome, DEFAULT_MAX_TTL_MS};
 pub use metrics::ServerMetrics;
 pub use server::{ConnectionLimits, Server, ServerConfig, ServerError, Shutdown};
-pub use session::{ClientSession, Served, SessionError};
+pub use session::{serve_codec, ClientSession, FrontDoor, Served, Session, SessionError};
 pub use stats::{OpStats, ProgressLine};

@@ -8,9 +8,11 @@
 use std::sync::Arc;
 
 use dc_metrics::{counter, exponential_buckets, Count, Family, Gauge, Histogram, Labels, Registry};
+use dc_ops::{OpKind, Protocol};
 use dc_protocol::{Operation, Status};
 use dc_store::StoreStats;
 
+use crate::execute::{ExecStats, Outcome};
 use crate::stats::{OpStats, STATUSES};
 
 /// Why a connection was not kept.
@@ -44,6 +46,20 @@ pub struct ServerMetrics {
     pub(crate) throttled: Count,
     pub(crate) accept_errors: Count,
     pub(crate) request_seconds: Histogram,
+    /// Requests per protocol (`distcache_requests_total{protocol}`).
+    requests: Vec<Count>,
+    /// Store operations by protocol, operation and result, created as they
+    /// first happen (most combinations never do).
+    store_ops: Family<Labels, Count>,
+    store_op_counters: Vec<Option<Count>>,
+    ttl_clamps: Count,
+    exec_published: ExecStats,
+    /// Server-wide totals for `INFO` and the activity line (not exported:
+    /// the labelled series above hold the same counts).
+    hits: Count,
+    misses: Count,
+    stores: Count,
+    refused_total: Count,
 }
 
 /// The label value for an answer: GETs are hits and misses.
@@ -138,7 +154,41 @@ impl ServerMetrics {
             "Time from reading a request to handing its answer to the socket",
             request_seconds.clone(),
         );
+        let requests_family = Family::<Labels, Count>::default();
+        registry.register(
+            "requests",
+            "Requests answered, by protocol (a request may run several store operations, or none)",
+            requests_family.clone(),
+        );
+        let requests = Protocol::ALL
+            .iter()
+            .map(|p| counter(&requests_family, &[("protocol", p.name())]))
+            .collect();
+        let store_ops = Family::<Labels, Count>::default();
+        registry.register(
+            "store_operations",
+            "Operations run on the store, by protocol, operation and result",
+            store_ops.clone(),
+        );
+        let ttl_clamps = Count::default();
+        registry.register(
+            "ttl_clamped",
+            "Lifetimes cut down to -max-ttl (including entries stored with none)",
+            ttl_clamps.clone(),
+        );
         ServerMetrics {
+            requests,
+            store_ops,
+            store_op_counters: vec![
+                None;
+                Protocol::ALL.len() * OpKind::ALL.len() * Outcome::ALL.len()
+            ],
+            ttl_clamps,
+            exec_published: ExecStats::default(),
+            hits: Count::default(),
+            misses: Count::default(),
+            stores: Count::default(),
+            refused_total: Count::default(),
             registry: Arc::new(registry),
             operations,
             published: OpStats::default(),
@@ -169,6 +219,87 @@ impl ServerMetrics {
             Refusal::Tls => "tls",
         };
         counter(&self.closed, &[("reason", reason)]).inc();
+        self.refused_total.inc();
+    }
+
+    /// Connections refused or cut off since start, for every reason.
+    pub(crate) fn refused_total(&self) -> u64 {
+        self.refused_total.get()
+    }
+
+    /// Publishes the executor's counts since the last call (one worker's).
+    pub(crate) fn publish_exec(&mut self, stats: &ExecStats) {
+        let before = &self.exec_published;
+        for (p, count) in stats.requests.iter().enumerate() {
+            let delta = count - before.requests[p];
+            if delta > 0 {
+                self.requests[p].inc_by(delta);
+            }
+        }
+        for (p, &protocol) in Protocol::ALL.iter().enumerate() {
+            for (k, &kind) in OpKind::ALL.iter().enumerate() {
+                for (o, &outcome) in Outcome::ALL.iter().enumerate() {
+                    let delta = stats.ops[p][k][o] - before.ops[p][k][o];
+                    if delta == 0 {
+                        continue;
+                    }
+                    let slot = (p * OpKind::ALL.len() + k) * Outcome::ALL.len() + o;
+                    let series = self.store_op_counters[slot].get_or_insert_with(|| {
+                        counter(
+                            &self.store_ops,
+                            &[
+                                ("protocol", protocol.name()),
+                                ("operation", kind.name()),
+                                ("result", outcome.name()),
+                            ],
+                        )
+                    });
+                    series.inc_by(delta);
+                    match (kind, outcome) {
+                        (OpKind::Get, Outcome::Hit) => self.hits.inc_by(delta),
+                        (OpKind::Get, Outcome::Miss) => self.misses.inc_by(delta),
+                        (OpKind::Store, Outcome::Stored) => self.stores.inc_by(delta),
+                        _ => 0,
+                    };
+                }
+            }
+        }
+        self.ttl_clamps.inc_by(stats.ttl_clamps - before.ttl_clamps);
+        self.exec_published = stats.clone();
+    }
+
+    /// Requests answered by every worker over every protocol, as
+    /// published so far.
+    pub(crate) fn requests_total(&self) -> u64 {
+        self.requests.iter().map(Count::get).sum()
+    }
+
+    /// GET hits and misses over every protocol, as published so far.
+    pub(crate) fn get_outcomes(&self) -> (u64, u64) {
+        (self.hits.get(), self.misses.get())
+    }
+
+    /// Values stored over every protocol, as published so far.
+    pub(crate) fn stores_total(&self) -> u64 {
+        self.stores.get()
+    }
+
+    /// The activity line's tail when other protocols than distcache were
+    /// spoken: `, redis = N, memcache = M` (empty otherwise, so a
+    /// distcache-only server prints the original's line).
+    pub(crate) fn by_protocol(&self) -> String {
+        let counts: Vec<(Protocol, u64)> = Protocol::ALL
+            .iter()
+            .zip(&self.requests)
+            .map(|(&p, c)| (p, c.get()))
+            .collect();
+        if counts
+            .iter()
+            .all(|&(p, n)| p == Protocol::Distcache || n == 0)
+        {
+            return String::new();
+        }
+        counts.iter().map(|(p, n)| format!(", {p} = {n}")).collect()
     }
 
     /// Publishes the requests answered since the last call (one worker's
@@ -208,8 +339,9 @@ impl ServerMetrics {
     }
 }
 
+#[cfg(test)]
 impl ServerMetrics {
-    /// The requests answered by every worker, as published so far.
+    /// The distcache requests answered by every worker, as published so far.
     pub(crate) fn answered(&self) -> OpStats {
         let mut stats = OpStats::default();
         for (op, row) in self.operations.iter().enumerate() {

@@ -8,11 +8,17 @@
 //! pipelines without reading is slowed down rather than buffered without
 //! bound).
 
+use std::sync::Arc;
+
+use dc_memcache::MemcacheServer;
+use dc_ops::{Protocol, ServerCodec, Step};
 use dc_protocol::{DecodeError, Decoder, Kind, RequestError};
+use dc_resp::{RespConfig, RespServer};
 use dc_store::Millis;
 use thiserror::Error;
 
 use crate::dispatch::{Dispatcher, StoreAccess};
+use crate::execute::Executor;
 
 /// Why a connection must be closed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -23,6 +29,14 @@ pub enum SessionError {
     /// A request the original also answers by closing the connection.
     #[error("bad request: {0}")]
     Request(#[from] RequestError),
+    /// The byte stream is not valid RESP or memcache.
+    #[error("{protocol} protocol error: {message}")]
+    Codec {
+        /// The protocol spoken.
+        protocol: Protocol,
+        /// What was wrong.
+        message: String,
+    },
 }
 
 /// What one call to [`ClientSession::serve`] did.
@@ -35,6 +49,9 @@ pub struct Served {
     /// Serving stopped because `out` reached the high-water mark; call again
     /// once some of it has been sent.
     pub blocked: bool,
+    /// The client asked to close (`QUIT`): send what is in `out`, then
+    /// close; read nothing more.
+    pub close: bool,
 }
 
 /// The protocol state of one client connection.
@@ -91,4 +108,130 @@ impl ClientSession {
             served.requests += 1;
         }
     }
+}
+
+/// Which protocol a listener speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FrontDoor {
+    /// distcache 1.x.
+    Distcache,
+    /// RESP2, as Redis.
+    Redis,
+    /// memcache, text or binary (told apart by the first byte).
+    Memcache,
+}
+
+impl FrontDoor {
+    /// The name used in logs and options.
+    pub fn name(self) -> &'static str {
+        match self {
+            FrontDoor::Distcache => "distcache",
+            FrontDoor::Redis => "redis",
+            FrontDoor::Memcache => "memcache",
+        }
+    }
+}
+
+/// One connection's protocol state, whichever front door it came through.
+#[derive(Debug)]
+pub enum Session {
+    /// A distcache 1.x client.
+    Distcache(ClientSession),
+    /// A RESP client.
+    Redis(RespServer),
+    /// A memcache client.
+    Memcache(MemcacheServer),
+}
+
+impl Session {
+    /// A fresh connection's state, for a client of `door`; `redis` is the
+    /// RESP front door's configuration (its password).
+    pub fn new(door: FrontDoor, redis: &Arc<RespConfig>) -> Session {
+        match door {
+            FrontDoor::Distcache => Session::Distcache(ClientSession::new()),
+            FrontDoor::Redis => Session::Redis(RespServer::new(Arc::clone(redis))),
+            FrontDoor::Memcache => Session::Memcache(MemcacheServer::new()),
+        }
+    }
+
+    /// The protocol spoken (for memcache, known from the first byte).
+    pub fn protocol(&self) -> Protocol {
+        match self {
+            Session::Distcache(_) => Protocol::Distcache,
+            Session::Redis(c) => c.protocol(),
+            Session::Memcache(c) => c.protocol(),
+        }
+    }
+
+    /// `true` while part of a request has been received.
+    pub fn in_request(&self) -> bool {
+        match self {
+            Session::Distcache(s) => s.in_request(),
+            Session::Redis(c) => c.in_request(),
+            Session::Memcache(c) => c.in_request(),
+        }
+    }
+
+    /// Answers every whole request in `input`, as
+    /// [`ClientSession::serve`] does for distcache.
+    pub fn serve<S: StoreAccess>(
+        &mut self,
+        dispatcher: &mut Dispatcher<S>,
+        input: &[u8],
+        now: Millis,
+        out: &mut Vec<u8>,
+        high_water: usize,
+    ) -> Result<Served, SessionError> {
+        match self {
+            Session::Distcache(s) => s.serve(dispatcher, input, now, out, high_water),
+            Session::Redis(c) => serve_codec(c, dispatcher.executor(), input, out, high_water),
+            Session::Memcache(c) => serve_codec(c, dispatcher.executor(), input, out, high_water),
+        }
+    }
+}
+
+/// Serves every whole request in `input` with a [`ServerCodec`], up to the
+/// high-water mark of `out`.
+pub fn serve_codec<C: ServerCodec, S: StoreAccess>(
+    codec: &mut C,
+    exec: &mut Executor<S>,
+    input: &[u8],
+    out: &mut Vec<u8>,
+    high_water: usize,
+) -> Result<Served, SessionError> {
+    let mut served = Served::default();
+    while served.consumed < input.len() {
+        if out.len() >= high_water {
+            served.blocked = true;
+            break;
+        }
+        exec.set_protocol(codec.protocol());
+        let step = codec
+            .serve(&input[served.consumed..], exec, out)
+            .map_err(|e| SessionError::Codec {
+                protocol: codec.protocol(),
+                message: e.to_string(),
+            })?;
+        match step {
+            Step::Incomplete => break,
+            Step::Consumed {
+                consumed,
+                requests,
+                close,
+            } => {
+                served.consumed += consumed;
+                served.requests += requests;
+                exec.count_requests(requests);
+                if close {
+                    served.close = true;
+                    break;
+                }
+                if consumed == 0 && requests == 0 {
+                    // No progress: wait for more input rather than spin.
+                    break;
+                }
+            }
+        }
+    }
+    Ok(served)
 }

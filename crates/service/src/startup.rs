@@ -57,27 +57,26 @@ pub struct Running<T> {
     pub threads: T,
 }
 
-/// After the listener is bound (at `unix_socket` if it is a unix one):
-/// give the socket its owner and mode, detach, write the pidfile, start
+/// After the listeners are bound (at `unix_sockets`, those that are unix
+/// ones): give each socket its owner and mode, detach, write the pidfile, start
 /// helper threads (threads do not survive the detaching fork, and a
 /// privileged port or key may need root), and drop privileges last.
 pub fn become_service<T, E: Display>(
-    unix_socket: Option<&Path>,
+    unix_sockets: &[&Path],
     options: &ServiceOptions,
     start_threads: impl FnOnce() -> Result<T, E>,
 ) -> Result<Running<T>, ServiceError> {
-    match unix_socket {
-        Some(path) => {
-            // Never left to the umask: whoever can connect can read and
-            // plant sessions.
-            let access = SocketAccess {
-                mode: Some(options.socket.mode.unwrap_or(DEFAULT_SOCKET_MODE)),
-                ..options.socket.clone()
-            };
-            set_socket_access(path, &access)?;
-        }
-        None if options.socket.is_set() => return Err(ServiceError::NotUnix),
-        None => {}
+    if unix_sockets.is_empty() && options.socket.is_set() {
+        return Err(ServiceError::NotUnix);
+    }
+    for path in unix_sockets {
+        // Never left to the umask: whoever can connect can read and plant
+        // sessions.
+        let access = SocketAccess {
+            mode: Some(options.socket.mode.unwrap_or(DEFAULT_SOCKET_MODE)),
+            ..options.socket.clone()
+        };
+        set_socket_access(path, &access)?;
     }
     // Detaching changes directory to `/`.
     let pidfile_path = options

@@ -17,6 +17,15 @@ use std::time::Instant;
 use nal::{Address, Selector, Stream, Token, Waker};
 
 use super::{io_err, ServerConfig, ServerError};
+use crate::session::FrontDoor;
+
+/// A connection on its way to a worker, with the protocol its listener
+/// speaks.
+#[derive(Debug)]
+pub(super) struct Arrival {
+    pub(super) stream: Stream,
+    pub(super) door: FrontDoor,
+}
 
 /// The token of each worker's waker.
 pub(super) const WAKER: Token = Token(usize::MAX - 3);
@@ -26,7 +35,7 @@ const RETIRED: usize = usize::MAX / 2;
 
 /// One worker's mailbox.
 pub(super) struct Inbox {
-    streams: Mutex<Vec<Stream>>,
+    streams: Mutex<Vec<Arrival>>,
     waker: Waker,
     /// Connections this worker serves, plus those on their way to it.
     open: AtomicUsize,
@@ -39,7 +48,9 @@ pub(super) struct Hub {
     /// The epoch of the store's millisecond clock: the same for every
     /// worker, since they store and compare each other's expiries.
     pub(super) started: Instant,
-    pub(super) local_address: Address,
+    /// The addresses listened on, in the order of the configuration's
+    /// listeners (with real ports after a bind to port 0).
+    pub(super) local_addresses: Vec<Address>,
     inboxes: Vec<Inbox>,
 }
 
@@ -48,7 +59,7 @@ impl Hub {
     /// waker registered).
     pub(super) fn new(
         config: ServerConfig,
-        local_address: Address,
+        local_addresses: Vec<Address>,
         threads: usize,
     ) -> Result<(Arc<Hub>, Vec<Selector>), ServerError> {
         let mut selectors = Vec::with_capacity(threads);
@@ -69,7 +80,7 @@ impl Hub {
         let hub = Hub {
             config,
             started: Instant::now(),
-            local_address,
+            local_addresses,
             inboxes,
         };
         Ok((Arc::new(hub), selectors))
@@ -124,7 +135,7 @@ impl Hub {
 
     /// Hands `stream` to worker `index`, counted already, and wakes it.
     /// Gives the stream back if that worker is gone.
-    pub(super) fn hand_over(&self, index: usize, stream: Stream) -> Result<(), Stream> {
+    pub(super) fn hand_over(&self, index: usize, stream: Arrival) -> Result<(), Arrival> {
         let Some(inbox) = self.inboxes.get(index) else {
             return Err(stream);
         };
@@ -145,7 +156,7 @@ impl Hub {
     }
 
     /// The connections handed to worker `index` since it last looked.
-    pub(super) fn take_streams(&self, index: usize, into: &mut Vec<Stream>) {
+    pub(super) fn take_streams(&self, index: usize, into: &mut Vec<Arrival>) {
         if let Some(inbox) = self.inboxes.get(index) {
             into.append(&mut inbox.streams.lock().unwrap_or_else(PoisonError::into_inner));
         }
@@ -192,26 +203,34 @@ impl Drop for Retirement<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::ConnectionLimits;
+    use crate::server::{ConnectionLimits, Listen};
     use dc_store::Limits;
 
     fn hub(threads: usize) -> (Arc<Hub>, Vec<Selector>) {
         let config = ServerConfig {
             connections: ConnectionLimits::default(),
-            listen: Address::parse("IP:127.0.0.1:0").unwrap(),
+            listeners: vec![Listen {
+                address: Address::parse("IP:127.0.0.1:0").unwrap(),
+                door: FrontDoor::Distcache,
+            }],
             limits: Limits::new(1000, 1 << 20).unwrap(),
             progress: 0,
             killable: false,
             tls: None,
             threads,
+            max_ttl: crate::DEFAULT_MAX_TTL_MS,
+            redis: Arc::default(),
         };
-        let address = config.listen.clone();
-        Hub::new(config, address, threads).unwrap()
+        let addresses = vec![config.listeners[0].address.clone()];
+        Hub::new(config, addresses, threads).unwrap()
     }
 
-    fn stream() -> Stream {
+    fn stream() -> Arrival {
         let (a, _b) = mio::net::UnixStream::pair().unwrap();
-        Stream::Unix(a)
+        Arrival {
+            stream: Stream::Unix(a),
+            door: FrontDoor::Distcache,
+        }
     }
 
     #[test]

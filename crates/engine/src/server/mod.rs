@@ -35,13 +35,16 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dc_store::{shards_for, Limits, MemoryStore, ShardedStore};
+use dc_resp::RespConfig;
+use dc_store::{shards_for, Limits, MemoryStore, Millis, ShardedStore};
 use log::{info, warn};
 use nal::{Address, Listener, NalError};
 use thiserror::Error;
 
 use crate::dispatch::SharedStore;
+use crate::execute::Executor;
 use crate::metrics::ServerMetrics;
+use crate::session::FrontDoor;
 use hub::Hub;
 use worker::Worker;
 
@@ -92,13 +95,26 @@ impl Default for ConnectionLimits {
     }
 }
 
+/// One address to listen on, and the protocol spoken there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listen {
+    /// Where.
+    pub address: Address,
+    /// What protocol.
+    pub door: FrontDoor,
+}
+
+/// Most listening sockets one server has.
+pub const MAX_LISTENERS: usize = 64;
+
 /// How the server is set up.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Limits on client connections.
     pub connections: ConnectionLimits,
-    /// Where to listen.
-    pub listen: Address,
+    /// Where to listen, and what to speak there (at least one, at most
+    /// [`MAX_LISTENERS`]).
+    pub listeners: Vec<Listen>,
     /// Capacity of the session store.
     pub limits: Limits,
     /// Print the activity line whenever the operation count crosses a
@@ -112,6 +128,11 @@ pub struct ServerConfig {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Worker threads (1 to [`MAX_THREADS`]; other values are clamped).
     pub threads: usize,
+    /// Longest lifetime of any entry, in milliseconds, whatever the
+    /// protocol asked for.
+    pub max_ttl: Millis,
+    /// The RESP front door's settings (its password).
+    pub redis: Arc<RespConfig>,
 }
 
 /// Why the server could not start or had to stop.
@@ -120,6 +141,9 @@ pub enum ServerError {
     /// The listening address could not be bound.
     #[error(transparent)]
     Listen(#[from] NalError),
+    /// No listener, or too many.
+    #[error("{0} listening addresses given: between 1 and {MAX_LISTENERS} are needed")]
+    Listeners(usize),
     /// The event loop failed.
     #[error("{what}: {source}")]
     Io {
@@ -163,11 +187,18 @@ impl Server {
     /// detach (fork) in between.
     pub fn bind(config: ServerConfig) -> Result<Server, ServerError> {
         let threads = config.threads.clamp(1, MAX_THREADS);
+        if config.listeners.is_empty() || config.listeners.len() > MAX_LISTENERS {
+            return Err(ServerError::Listeners(config.listeners.len()));
+        }
         let metrics = ServerMetrics::new();
-        let listener = Listener::bind(&config.listen)?;
-        let (hub, selectors) = Hub::new(config, listener.local_address(), threads)?;
+        let mut listeners = Vec::with_capacity(config.listeners.len());
+        for listen in &config.listeners {
+            listeners.push((Listener::bind(&listen.address)?, listen.door));
+        }
+        let addresses = listeners.iter().map(|(l, _)| l.local_address()).collect();
+        let (hub, selectors) = Hub::new(config, addresses, threads)?;
         let first = selectors.first().ok_or_else(no_selector)?;
-        let mut front = Some(worker::Front::new(listener, first)?);
+        let mut front = Some(worker::Front::new(listeners, first)?);
         let mut selectors = selectors.into_iter();
         let workers = if threads == 1 {
             let selector = selectors.next().ok_or_else(no_selector)?;
@@ -176,7 +207,7 @@ impl Server {
                 0,
                 selector,
                 front.take(),
-                store,
+                Executor::new(store, hub.config.max_ttl),
                 &hub,
                 metrics.clone(),
             )))
@@ -197,7 +228,7 @@ impl Server {
                             index,
                             selector,
                             front.take(),
-                            store.clone(),
+                            Executor::new(store.clone(), hub.config.max_ttl),
                             &hub,
                             metrics.clone(),
                         )
@@ -216,10 +247,35 @@ impl Server {
         })
     }
 
-    /// The address actually listened on (with the real port after a bind to
-    /// port 0).
+    /// The first address actually listened on (with the real port after a
+    /// bind to port 0).
     pub fn local_address(&self) -> Address {
-        self.hub.local_address.clone()
+        self.hub.local_addresses[0].clone()
+    }
+
+    /// Every address listened on, in the order of the configuration.
+    pub fn local_addresses(&self) -> &[Address] {
+        &self.hub.local_addresses
+    }
+
+    /// The listeners, as the start-up line names them.
+    fn listening(&self) -> String {
+        let doors = self.hub.config.listeners.iter().map(|l| l.door);
+        let all_distcache = self.hub.config.listeners.len() == 1
+            && self.hub.config.listeners[0].door == FrontDoor::Distcache;
+        self.hub
+            .local_addresses
+            .iter()
+            .zip(doors)
+            .map(|(address, door)| {
+                if all_distcache {
+                    address.to_string()
+                } else {
+                    format!("{address} ({})", door.name())
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// The metrics registry, for an HTTP exporter.
@@ -231,18 +287,19 @@ impl Server {
     /// what it has received and returns once all have stopped.
     pub fn run(&mut self) -> Result<Shutdown, ServerError> {
         let limits = self.hub.config.limits;
+        let listening = self.listening();
         match &mut self.workers {
             Workers::One(worker) => {
                 info!(
                     "listening on {}, up to {} sessions and {} bytes of session data",
-                    self.hub.local_address, limits.max_sessions, limits.max_bytes
+                    listening, limits.max_sessions, limits.max_bytes
                 );
                 worker.run()
             }
             Workers::Many(workers) => {
                 info!(
                     "listening on {} with {} threads, up to {} sessions and {} bytes of session data",
-                    self.hub.local_address,
+                    listening,
                     workers.len(),
                     limits.max_sessions,
                     limits.max_bytes

@@ -16,11 +16,15 @@ use slab::Slab;
 
 use dc_metrics::RateLimitedLog;
 
-use super::hub::{Hub, Retirement, WAKER};
-use super::{io_err, ServerError, Shutdown, INPUT_CAP, LIMIT_LOG_INTERVAL, SHUTDOWN_GRACE, TICK};
+use super::hub::{Arrival, Hub, Retirement, WAKER};
+use super::{
+    io_err, ServerError, Shutdown, INPUT_CAP, LIMIT_LOG_INTERVAL, MAX_LISTENERS, SHUTDOWN_GRACE,
+    TICK,
+};
 use crate::dispatch::{Dispatcher, StoreAccess};
+use crate::execute::Executor;
 use crate::metrics::{Refusal, ServerMetrics};
-use crate::session::ClientSession;
+use crate::session::{FrontDoor, Session};
 use crate::stats::ProgressLine;
 
 /// The largest single answer (16 full frames): a connection's output buffer
@@ -28,14 +32,20 @@ use crate::stats::ProgressLine;
 /// below the mark.
 const MAX_ANSWER: usize = dc_protocol::MAX_PAYLOAD + 16 * dc_protocol::HEADER_LEN;
 
-const LISTENER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
+/// Listener `i` has token `LISTENERS + i`, below the waker's and the
+/// signals' tokens and far above any connection's.
+const LISTENERS: usize = usize::MAX - 4 - MAX_LISTENERS;
 
 /// A connected client.
 #[derive(Debug)]
 struct Client {
     conn: Connection,
-    session: ClientSession,
+    session: Session,
+    /// The listener's protocol.
+    door: FrontDoor,
+    /// The client asked to close: send what is owed, read nothing more.
+    closing: bool,
     peer: String,
     /// When it last sent anything (for the idle timeout).
     last_heard: Instant,
@@ -67,7 +77,9 @@ impl LimitLogs {
 /// What only the first worker has: the listener, the signals, and the
 /// server-wide chores.
 pub(super) struct Front {
-    listener: Listener,
+    /// Each listener and the protocol it speaks; listener `i` has token
+    /// `LISTENERS + i`.
+    listeners: Vec<(Listener, FrontDoor)>,
     signals: Signals,
     /// An accept failed for want of resources: retry on the next tick.
     accept_pending: bool,
@@ -75,19 +87,24 @@ pub(super) struct Front {
 }
 
 impl Front {
-    /// Registers `listener` and the stop signals with the first worker's
-    /// selector.
-    pub(super) fn new(mut listener: Listener, selector: &Selector) -> Result<Front, ServerError> {
-        selector
-            .register(&mut listener, LISTENER, Interest::READABLE)
-            .map_err(io_err("registering the listener"))?;
+    /// Registers the listeners and the stop signals with the first
+    /// worker's selector.
+    pub(super) fn new(
+        mut listeners: Vec<(Listener, FrontDoor)>,
+        selector: &Selector,
+    ) -> Result<Front, ServerError> {
+        for (i, (listener, _)) in listeners.iter_mut().enumerate() {
+            selector
+                .register(listener, Token(LISTENERS + i), Interest::READABLE)
+                .map_err(io_err("registering a listener"))?;
+        }
         let mut signals = Signals::new([SIGINT, SIGTERM, SIGUSR1, SIGUSR2])
             .map_err(io_err("installing signal handlers"))?;
         selector
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .map_err(io_err("registering signal handlers"))?;
         Ok(Front {
-            listener,
+            listeners,
             signals,
             accept_pending: false,
             progress: ProgressState::new(),
@@ -108,7 +125,7 @@ pub(super) struct Worker<S> {
     /// to reuse the allocation.
     ready: Vec<(Token, bool)>,
     /// Connections handed over by the first worker, being taken in.
-    arrivals: Vec<Stream>,
+    arrivals: Vec<Arrival>,
     metrics: ServerMetrics,
     logs: LimitLogs,
 }
@@ -118,7 +135,7 @@ impl<S: StoreAccess> Worker<S> {
         index: usize,
         selector: Selector,
         front: Option<Front>,
-        store: S,
+        executor: Executor<S>,
         hub: &Arc<Hub>,
         metrics: ServerMetrics,
     ) -> Worker<S> {
@@ -127,7 +144,7 @@ impl<S: StoreAccess> Worker<S> {
             selector,
             front,
             clients: Slab::new(),
-            dispatcher: Dispatcher::new(store),
+            dispatcher: Dispatcher::with_executor(executor),
             hub: Arc::clone(hub),
             scratch: Vec::new(),
             ready: Vec::new(),
@@ -156,6 +173,7 @@ impl<S: StoreAccess> Worker<S> {
                 .poll(Some(timeout))
                 .map_err(io_err("waiting for events"))?;
             let now = self.now();
+            self.dispatcher.executor().set_clock(now, unix_ms());
             let woke = Instant::now();
             // Collected first: handling an event needs `self` mutably.
             let mut ready = std::mem::take(&mut self.ready);
@@ -169,7 +187,9 @@ impl<S: StoreAccess> Worker<S> {
             let mut stop = None;
             for &(token, hangup) in &ready {
                 match token {
-                    LISTENER => self.accept_all(),
+                    Token(t) if (LISTENERS..LISTENERS + MAX_LISTENERS).contains(&t) => {
+                        self.accept_all(t - LISTENERS)
+                    }
                     SIGNALS => stop = stop.or(self.take_signals()),
                     WAKER => {
                         if self.front.is_none() && self.hub.stopping(self.index) {
@@ -200,18 +220,43 @@ impl<S: StoreAccess> Worker<S> {
         }
     }
 
+    /// What `INFO` and `stats` report beyond the store: server-wide
+    /// figures, as last published by every worker.
+    fn facts(&self) -> dc_ops::ServerInfo {
+        let (hits, misses) = self.metrics.get_outcomes();
+        dc_ops::ServerInfo {
+            pid: std::process::id(),
+            uptime_secs: self.hub.started.elapsed().as_secs(),
+            connections: self.hub.open_total() as u64,
+            connections_total: self.metrics.connections_accepted.get(),
+            connections_refused: self.metrics.refused_total(),
+            commands: self.metrics.requests_total(),
+            hits,
+            misses,
+            stores: self.metrics.stores_total(),
+            max_bytes: self.hub.config.limits.max_bytes as u64,
+            threads: u32::try_from(self.hub.config.threads.clamp(1, super::MAX_THREADS))
+                .unwrap_or(1),
+            ..dc_ops::ServerInfo::default()
+        }
+    }
+
     fn now(&self) -> Millis {
         Millis::try_from(self.hub.started.elapsed().as_millis()).unwrap_or(Millis::MAX)
     }
 
-    fn accept_all(&mut self) {
+    /// Accepts every connection waiting on listener `index`.
+    fn accept_all(&mut self, index: usize) {
         let max_connections = self.hub.config.connections.max_connections;
         loop {
             let Some(front) = self.front.as_mut() else {
                 return;
             };
-            front.accept_pending = false;
-            let stream = match front.listener.accept() {
+            let Some((listener, door)) = front.listeners.get_mut(index) else {
+                return;
+            };
+            let door = *door;
+            let stream = match listener.accept() {
                 Ok(Some(stream)) => stream,
                 Ok(None) => return,
                 Err(e) => {
@@ -219,7 +264,7 @@ impl<S: StoreAccess> Worker<S> {
                     // backlog. Retrying now would spin, and with edge
                     // triggering no new event may come: retry on the tick.
                     self.metrics.accept_errors.inc();
-                    let address = &self.hub.local_address;
+                    let address = &self.hub.local_addresses[index];
                     self.logs.accept.warn(Instant::now(), || {
                         format!("accept on {address} failed: {e}")
                     });
@@ -238,7 +283,12 @@ impl<S: StoreAccess> Worker<S> {
                 continue;
             }
             self.metrics.connections_accepted.inc();
-            let stream = match &self.hub.config.tls {
+            // TLS on IP listeners; a unix socket is protected by its mode.
+            let tls = match stream {
+                Stream::Unix(_) => None,
+                _ => self.hub.config.tls.as_ref(),
+            };
+            let stream = match tls {
                 Some(tls) => match stream.into_tls_server(Arc::clone(tls)) {
                     Ok(s) => s,
                     Err(e) => {
@@ -249,16 +299,17 @@ impl<S: StoreAccess> Worker<S> {
                 None => stream,
             };
             let to = self.hub.least_busy(self.index);
-            let stream = if to == self.index {
-                stream
+            let arrival = Arrival { stream, door };
+            let arrival = if to == self.index {
+                arrival
             } else {
-                match self.hub.hand_over(to, stream) {
+                match self.hub.hand_over(to, arrival) {
                     Ok(()) => continue,
-                    Err(stream) => stream,
+                    Err(arrival) => arrival,
                 }
             };
             self.hub.opened(self.index);
-            self.add_client(stream);
+            self.add_client(arrival);
         }
     }
 
@@ -266,21 +317,23 @@ impl<S: StoreAccess> Worker<S> {
     fn take_arrivals(&mut self) {
         let mut arrivals = std::mem::take(&mut self.arrivals);
         self.hub.take_streams(self.index, &mut arrivals);
-        for stream in arrivals.drain(..) {
-            self.add_client(stream);
+        for arrival in arrivals.drain(..) {
+            self.add_client(arrival);
         }
         self.arrivals = arrivals;
     }
 
     /// Starts serving `stream`, already counted as this worker's.
-    fn add_client(&mut self, stream: Stream) {
+    fn add_client(&mut self, Arrival { stream, door }: Arrival) {
         let peer = stream.peer_description();
         let entry = self.clients.vacant_entry();
         let key = entry.key();
         let limits = self.hub.config.connections;
         let mut client = Client {
             conn: Connection::new(stream, INPUT_CAP, limits.max_buffer + MAX_ANSWER),
-            session: ClientSession::new(),
+            session: Session::new(door, &self.hub.config.redis),
+            door,
+            closing: false,
             peer,
             last_heard: Instant::now(),
         };
@@ -406,7 +459,9 @@ impl<S: StoreAccess> Worker<S> {
     /// then drops them all.
     fn shutdown(&mut self) {
         if let Some(front) = self.front.as_mut() {
-            let _ = self.selector.deregister(&mut front.listener);
+            for (listener, _) in &mut front.listeners {
+                let _ = self.selector.deregister(listener);
+            }
             // The other workers drain their connections alongside.
             self.hub.stop_all();
             self.metrics.publish_ops(self.dispatcher.stats());
@@ -414,14 +469,14 @@ impl<S: StoreAccess> Worker<S> {
                 "shutting down: {} connections, {} sessions, {} operations",
                 self.hub.open_total(),
                 self.dispatcher.store().len(),
-                self.metrics.answered().operations,
+                self.metrics.requests_total(),
             );
         }
         debug!(
             "worker {} stopping: {} connections, {} operations served",
             self.index,
             self.clients.len(),
-            self.dispatcher.stats().operations
+            self.dispatcher.executor_ref().stats().requests_total()
         );
         // Connections handed over but not yet taken in are owed nothing.
         self.take_arrivals();
@@ -478,9 +533,17 @@ impl<S: StoreAccess> Worker<S> {
             self.close_idle(idle);
         }
         self.metrics.publish_ops(self.dispatcher.stats());
+        self.metrics
+            .publish_exec(self.dispatcher.executor_ref().stats());
+        let facts = self.facts();
+        self.dispatcher.executor().set_facts(facts);
         // The rest is server-wide: the first worker does it for all.
-        if self.front.as_ref().is_some_and(|f| f.accept_pending) {
-            self.accept_all();
+        let retry = self.front.as_mut().filter(|f| f.accept_pending).map(|f| {
+            f.accept_pending = false;
+            f.listeners.len()
+        });
+        for index in 0..retry.unwrap_or(0) {
+            self.accept_all(index);
         }
         let every = self.hub.config.progress;
         let Some(front) = self.front.as_mut() else {
@@ -494,29 +557,33 @@ impl<S: StoreAccess> Worker<S> {
         let connections = self.hub.open_total();
         self.metrics.publish_store(&store, connections);
         // Every worker's counts, as last published (this one's just now).
-        let stats = self.metrics.answered();
-        if let Some(line) =
-            front
-                .progress
-                .due(stats.operations, store.sessions, every, Instant::now())
+        let operations = self.metrics.requests_total();
+        if let Some(line) = front
+            .progress
+            .due(operations, store.sessions, every, Instant::now())
         {
-            let get = stats.of(dc_protocol::Operation::Get);
+            let (hits, misses) = self.metrics.get_outcomes();
             info!(
-                "{line}, connections = {}, get hits = {}, misses = {}, evictions = {}, expirations = {}",
+                "{line}, connections = {}, get hits = {}, misses = {}, evictions = {}, expirations = {}{}",
                 connections,
-                get.ok,
-                get.not_ok,
+                hits,
+                misses,
                 store.evictions,
-                store.expirations
+                store.expirations,
+                self.metrics.by_protocol(),
             );
         }
     }
 
     fn close_idle(&mut self, idle: Duration) {
         let now = Instant::now();
+        // Only distcache clients: Apache's and ProFTPD's RESP and memcache
+        // connections are pooled for hours and break when closed under
+        // them (CONSUMERS.md §1, §3a).
         let quiet: Vec<usize> = self
             .clients
             .iter()
+            .filter(|(_, c)| c.door == FrontDoor::Distcache)
             .filter(|(_, c)| now.duration_since(c.last_heard) >= idle)
             .map(|(key, _)| key)
             .collect();
@@ -531,6 +598,14 @@ impl<S: StoreAccess> Worker<S> {
             self.close(key);
         }
     }
+}
+
+/// The wall clock, in milliseconds since the Unix epoch (for lifetimes
+/// given as an absolute time; expiry itself runs on the monotonic clock).
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Whether to read more requests from the connection.
@@ -574,6 +649,11 @@ fn step<S: StoreAccess>(
     high_water: usize,
 ) -> Result<(Step, Progress), (Closed, Progress)> {
     let mut progress = Progress::default();
+    let reading = if client.closing {
+        Reading::Stopped
+    } else {
+        reading
+    };
     loop {
         let fill = match reading {
             Reading::On => match client.conn.fill() {
@@ -587,7 +667,7 @@ fn step<S: StoreAccess>(
         // Answer every whole request buffered, up to the high-water mark.
         let room = high_water.saturating_sub(client.conn.output().len());
         scratch.clear();
-        let served = if room > 0 {
+        let served = if room > 0 && !client.closing {
             let result = client.session.serve(
                 dispatcher,
                 client.conn.input().as_slice(),
@@ -599,6 +679,7 @@ fn step<S: StoreAccess>(
                 Ok(served) => {
                     client.conn.input_mut().consume(served.consumed);
                     progress.answered += served.requests;
+                    client.closing |= served.close;
                     Some(served)
                 }
                 Err(e) => {
@@ -620,6 +701,11 @@ fn step<S: StoreAccess>(
             Err(e) => return Err((Closed::Io(e), progress)),
         };
 
+        if client.closing {
+            // QUIT: close once every answer is out (what came after it is
+            // never read).
+            return Ok((if flushed { Step::Done } else { Step::Open }, progress));
+        }
         let pending = !client.conn.input().is_empty();
         // Requests wait in the input that serving stopped short of (output at
         // the high-water mark) and the output has now drained: serve them.
