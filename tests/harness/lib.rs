@@ -241,6 +241,52 @@ pub fn start_server_unix(extra: &[&str]) -> Daemon {
     Daemon::start_in(dir, "dc_server", &args, &address)
 }
 
+/// dc_server serving RESP and memcache on free loopback ports (besides
+/// distcache), as Apache, ProFTPD and the conformance tests use it.
+pub struct FrontDoors {
+    /// The server; its `address` is the distcache listener.
+    pub server: Daemon,
+    /// The RESP listener's port on 127.0.0.1.
+    pub redis_port: u16,
+    /// The memcache listener's port on 127.0.0.1.
+    pub memcache_port: u16,
+}
+
+/// Starts dc_server with `-listen`, `-listen-redis` and `-listen-memcache`
+/// on free loopback ports, plus `extra` arguments, and waits until all
+/// three accept.
+pub fn start_front_doors(extra: &[&str]) -> FrontDoors {
+    for _ in 0..3 {
+        let (distcache, redis, memcache) = (free_port(), free_port(), free_port());
+        if distcache == redis || redis == memcache || distcache == memcache {
+            continue;
+        }
+        let mut args = vec![
+            "-listen".to_string(),
+            tcp_address(distcache),
+            "-listen-redis".to_string(),
+            tcp_address(redis),
+            "-listen-memcache".to_string(),
+            tcp_address(memcache),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let address = tcp_address(distcache);
+        let attempt = std::panic::catch_unwind(|| Daemon::start("dc_server", &args, &address));
+        if let Ok(server) = attempt {
+            // Every listener is bound before the server serves any.
+            for port in [redis, memcache] {
+                Conn::connect(&tcp_address(port));
+            }
+            return FrontDoors {
+                server,
+                redis_port: redis,
+                memcache_port: memcache,
+            };
+        }
+    }
+    panic!("could not start dc_server with its three front doors on free ports");
+}
+
 /// Runs a binary to completion, killing it if it takes longer than
 /// `timeout`. Returns its output (stdout and stderr captured).
 pub fn run(name: &str, args: &[&str], timeout: Duration) -> Output {
