@@ -43,11 +43,14 @@ pub enum Command {
     Select,
     /// `QUIT`
     Quit,
+    /// `CONFIG GET parameter ...` (read-only: the parameters benchmark
+    /// tools read)
+    Config,
 }
 
 impl Command {
     /// Every command.
-    pub const ALL: [Command; 20] = [
+    pub const ALL: [Command; 21] = [
         Command::Ping,
         Command::Get,
         Command::Set,
@@ -68,6 +71,7 @@ impl Command {
         Command::Auth,
         Command::Select,
         Command::Quit,
+        Command::Config,
     ];
 
     /// The name, lowercase, as Redis writes it in error messages.
@@ -93,6 +97,7 @@ impl Command {
             Command::Auth => "auth",
             Command::Select => "select",
             Command::Quit => "quit",
+            Command::Config => "config",
         }
     }
 
@@ -111,7 +116,7 @@ impl Command {
             Command::Incrby | Command::Decrby => 3,
             Command::Setex => 4,
             Command::Set | Command::Expire | Command::Pexpire | Command::Expireat => -3,
-            Command::Del | Command::Exists | Command::Auth => -2,
+            Command::Del | Command::Exists | Command::Auth | Command::Config => -2,
         }
     }
 

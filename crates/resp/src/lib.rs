@@ -27,7 +27,8 @@
 //! `SETEX k s v` (seconds up to 2^32-1 and beyond: apr sends `%u`, ProFTPD
 //! absolute epochs), `DEL k...`, `EXISTS k...`, `INCR`, `DECR`, `INCRBY`,
 //! `DECRBY`, `EXPIRE`, `PEXPIRE`, `EXPIREAT`, `PERSIST`, `TTL`, `PTTL`,
-//! `INFO [section...]`, `AUTH [user] pass`, `SELECT 0`, `QUIT`. Names in
+//! `INFO [section...]`, `AUTH [user] pass`, `SELECT 0`, `QUIT`,
+//! `CONFIG GET`. Names in
 //! any case. Every answer Redis also gives is byte-identical to
 //! redis-server 7.0's (checked against it): `unknown command '…', with
 //! args beginning with: …`, `wrong number of arguments for '…' command`,
@@ -44,8 +45,8 @@
 //!   stores at most about 13.7 KB) is refused: an argument over
 //!   [`request::MAX_ARG_LEN`] is discarded as it arrives, never buffered,
 //!   and the command answered `-ERR argument is too large (N bytes, at most
-//!   32768)`; a request over [`request::MAX_REQUEST_LEN`] (1 MiB) in all
-//!   likewise gets `-ERR request is too large (at most 1048576 bytes)`.
+//!   32768)`; a request over [`request::MAX_REQUEST_LEN`] (48 KiB) in all
+//!   likewise gets `-ERR request is too large (at most 49152 bytes)`.
 //!   The connection goes on with the next command. A store that refuses
 //!   a value answers `-ERR value is too large`.
 //! * At most [`request::MAX_ARGS`] (1024) arguments per command; more is
@@ -55,6 +56,9 @@
 //!   max-ttl, so `TTL` answers that rather than -1, and `PERSIST` answers
 //!   `:1` for any key that exists (it resets the lifetime to the max-ttl).
 //! * Everything is a string: there is no `WRONGTYPE`, and no other types.
+//! * `CONFIG GET` lists only `save` (empty) and `appendonly` (`no`), which
+//!   `redis-benchmark` reads before it starts; `CONFIG SET` and the other
+//!   subcommands are refused: nothing is configurable at run time.
 //! * One database: `SELECT` of anything but 0 is `-ERR DB index is out of
 //!   range` (Redis has 16).
 //! * Before `AUTH` (when a password is set), `PING` and `INFO` are served

@@ -50,10 +50,14 @@ pub const MAX_ARG_LEN: usize = MAX_VALUE_LEN;
 
 /// Most bytes one multibulk request may take (headers and arguments):
 /// past it the rest of the request is skipped and the command refused.
-pub const MAX_REQUEST_LEN: usize = 1 << 20;
+/// Room for the largest value and key with their framing, and below the
+/// server's 64 KiB input buffer, which must hold a whole request.
+pub const MAX_REQUEST_LEN: usize = 48 * 1024;
 
-/// Longest `*`/`$` line or inline command (Redis's `PROTO_INLINE_MAX_SIZE`).
-pub const MAX_HEADER_LEN: usize = 64 * 1024;
+/// Longest `*`/`$` line or inline command (Redis's `PROTO_INLINE_MAX_SIZE`
+/// is 64 KiB; ours stays below the server's 64 KiB input buffer, which
+/// must hold the whole line).
+pub const MAX_HEADER_LEN: usize = 48 * 1024;
 
 /// Largest `$` length that is not a protocol error (Redis's default
 /// `proto-max-bulk-len`, 512 MB). Lengths up to it are skipped, not refused.

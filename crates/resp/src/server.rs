@@ -20,7 +20,9 @@ use crate::command::Command;
 use crate::error::RequestError;
 use crate::info::write_info;
 use crate::number::{parse_i64, write_u64};
-use crate::reply::{write_bulk, write_bulk_header, write_error, write_integer, NIL, OK, PONG};
+use crate::reply::{
+    write_array_header, write_bulk, write_bulk_header, write_error, write_integer, NIL, OK, PONG,
+};
 use crate::request::{Parsed, Request, RequestParser, Skip, Skipped, MAX_ARG_LEN, MAX_REQUEST_LEN};
 
 /// `-ERR value is not an integer or out of range`.
@@ -342,6 +344,7 @@ impl Session {
                 out.extend_from_slice(OK);
                 return true;
             }
+            Command::Config => config(req, out),
         }
         false
     }
@@ -576,4 +579,31 @@ fn ttl(cmd: Command, key: &[u8], exec: &mut dyn Execute, out: &mut Vec<u8>) {
         Reply::NotFound => write_integer(out, -2),
         ref other => write_unexpected(out, other),
     });
+}
+
+/// `CONFIG GET parameter ...`: the two parameters `redis-benchmark` reads
+/// before it starts (it warns "Could not fetch server CONFIG" otherwise),
+/// with the values that are true here: nothing is saved to disk. Other
+/// parameters are not listed, as Redis does for unknown ones; other
+/// subcommands are refused (nothing here is configurable at run time).
+fn config(req: &Request<'_>, out: &mut Vec<u8>) {
+    if !req.arg(1).eq_ignore_ascii_case(b"GET") {
+        out.extend_from_slice(b"-ERR unknown subcommand '");
+        out.extend_from_slice(req.arg(1));
+        out.extend_from_slice(b"'. Try CONFIG HELP.\r\n");
+        return;
+    }
+    if req.len() < 3 {
+        return write_arity(out, Command::Config);
+    }
+    const KNOWN: [(&[u8], &[u8]); 2] = [(b"save", b""), (b"appendonly", b"no")];
+    let wanted: Vec<(&[u8], &[u8])> = KNOWN
+        .into_iter()
+        .filter(|(name, _)| (2..req.len()).any(|i| req.arg(i).eq_ignore_ascii_case(name)))
+        .collect();
+    write_array_header(out, wanted.len() * 2);
+    for (name, value) in wanted {
+        write_bulk(out, name);
+        write_bulk(out, value);
+    }
 }

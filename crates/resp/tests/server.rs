@@ -493,11 +493,11 @@ fn a_huge_set_is_skipped_in_pieces_and_the_next_command_answered() {
 fn a_request_too_large_in_all_is_skipped() {
     let arg = vec![b'k'; 30_000];
     let mut args: Vec<&[u8]> = vec![b"DEL"];
-    args.extend(std::iter::repeat_n(&arg[..], 40));
+    args.extend(std::iter::repeat_n(&arg[..], 2));
     let got = answers(&[cmd(&args), cmd(&[b"PING"])].concat());
     assert_eq!(
         String::from_utf8_lossy(&got),
-        "-ERR request is too large (at most 1048576 bytes)\r\n+PONG\r\n"
+        "-ERR request is too large (at most 49152 bytes)\r\n+PONG\r\n"
     );
 }
 
@@ -690,4 +690,22 @@ proptest! {
             at += used;
         }
     }
+}
+
+#[test]
+fn config_get_lists_what_redis_benchmark_reads_and_nothing_else() {
+    let got = answers(
+        &[
+            cmd(&[b"CONFIG", b"GET", b"save"]),
+            cmd(&[b"config", b"get", b"appendonly", b"maxclients"]),
+            cmd(&[b"CONFIG", b"GET", b"nosuch"]),
+            cmd(&[b"CONFIG", b"SET", b"save", b""]),
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        "*2\r\n$4\r\nsave\r\n$0\r\n\r\n*2\r\n$10\r\nappendonly\r\n$2\r\nno\r\n*0\r\n\
+         -ERR unknown subcommand 'SET'. Try CONFIG HELP.\r\n"
+    );
 }

@@ -32,6 +32,13 @@ use crate::stats::ProgressLine;
 /// below the mark.
 const MAX_ANSWER: usize = dc_protocol::MAX_PAYLOAD + 16 * dc_protocol::HEADER_LEN;
 
+// A request must fit the input buffer whole to be parsed: the codecs
+// refuse (and skip) longer ones before that.
+const _: () = assert!(dc_resp::request::MAX_REQUEST_LEN < INPUT_CAP);
+const _: () = assert!(dc_resp::request::MAX_HEADER_LEN < INPUT_CAP);
+const _: () = assert!(dc_memcache::text::MAX_GET_LINE_LEN < INPUT_CAP);
+const _: () = assert!(dc_memcache::text::MAX_LINE_LEN < INPUT_CAP);
+
 const SIGNALS: Token = Token(usize::MAX - 2);
 /// Listener `i` has token `LISTENERS + i`, below the waker's and the
 /// signals' tokens and far above any connection's.

@@ -26,9 +26,9 @@ use crate::request::{Keys, Request};
 pub const MAX_LINE_LEN: usize = 2048;
 
 /// The longest `get`/`gets` line taken. memcached takes multi-key get lines
-/// of any length; we stop at 64 KiB (about 260 keys of the longest kind) so
-/// that one connection cannot make us buffer without bound.
-pub const MAX_GET_LINE_LEN: usize = 64 * 1024;
+/// of any length; we stop at 48 KiB (about 190 keys of the longest kind),
+/// below the server's 64 KiB input buffer, which must hold the whole line.
+pub const MAX_GET_LINE_LEN: usize = 48 * 1024;
 
 /// Most tokens looked at on a non-get line: more than any command takes,
 /// so a longer line is refused by its count.
