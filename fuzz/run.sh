@@ -16,7 +16,7 @@ export RUSTC_BOOTSTRAP=1
 for target in $(cargo fuzz list); do
     mkdir -p "corpus/$target"
     dict=distcache.dict
-    case "$target" in resp_*) dict=resp.dict ;; esac
+    case "$target" in resp_*) dict=resp.dict ;; memcache_*) dict=memcache.dict ;; esac
     echo "== $target (${seconds}s)"
     cargo fuzz run -O "$target" "corpus/$target" "seeds/$target" -- \
         -dict="$dict" -max_total_time="$seconds" -runs="$runs" \
