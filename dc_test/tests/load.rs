@@ -2,8 +2,9 @@
 //! answer must check out), and against a fake server that corrupts the
 //! sessions it returns (the run must fail). With `-proto`, against
 //! dc_server's RESP and memcache front doors and against a real
-//! redis-server and memcached (taken from the PATH; those tests say they
-//! skipped, and pass, when the program is not installed).
+//! redis-server and memcached (taken from the PATH; those tests fail, with
+//! a line saying what to install, when the program is missing: .ci/run
+//! installs both).
 //!
 //! The dc_server binary is taken from beside dc_test's own. `cargo test
 //! --workspace` builds it; when only this package's tests are run and it is
@@ -327,12 +328,13 @@ fn installed(program: &str) -> bool {
 }
 
 /// A peer server (redis-server, memcached) on a free loopback port, killed
-/// on drop; `None` (and a note on stderr) when it is not installed.
+/// on drop. Fails the test when the program is not installed: a test that
+/// skips proves nothing.
 fn start_peer(program: &str, args: impl Fn(u16) -> Vec<String>) -> Option<Server> {
-    if !installed(program) {
-        eprintln!("skipped: {program} is not installed");
-        return None;
-    }
+    assert!(
+        installed(program),
+        "{program} is not installed: install it (Debian: apt-get install redis-server memcached; .ci/run does)"
+    );
     for _ in 0..5 {
         let port = free_port();
         let mut child = Command::new(program)
