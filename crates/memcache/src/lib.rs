@@ -80,7 +80,7 @@ pub mod text;
 
 pub use client::{BinaryClient, TextClient};
 pub use error::{ClientError, ProtocolError};
-pub use request::{Keys, Request};
+pub use request::{Keys, KeysIter, Request};
 pub use response::{Response, StatValue, VERSION};
 pub use server::MemcacheServer;
 

@@ -629,3 +629,26 @@ fn clients_refuse_what_memcache_cannot_say() {
         Some((8, 0, Reply::Stored))
     );
 }
+
+#[test]
+fn a_binary_key_is_one_key_whatever_its_bytes() {
+    use crate::binary::{opcode, status};
+    // ProFTPD's TPL keys hold lengths as raw integers: 0x20 is a space.
+    let key = b"tpl\x00\x20\x00\x00\x00s\x00 two words";
+    let set_extras = [0, 0, 0, 7, 0, 0, 0, 0];
+    let input = [
+        req(opcode::SET, key, &set_extras, b"session"),
+        req(opcode::GETK, key, &[], b""),
+        req(opcode::GETK, b"two", &[], b""),
+    ]
+    .concat();
+    let (out, closed, error) = drive(&mut Model::new(), &[&input]);
+    assert!(!closed && error.is_none());
+    let expected = [
+        res(opcode::SET, status::OK, b"", &[], b""),
+        res(opcode::GETK, status::OK, key, &[0, 0, 0, 7], b"session"),
+        res(opcode::GETK, status::KEY_ENOENT, b"two", &[], b""),
+    ]
+    .concat();
+    assert_eq!(out, expected);
+}

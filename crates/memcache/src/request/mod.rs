@@ -21,20 +21,67 @@
 
 use dc_ops::StoreMode;
 
-/// The keys of a text `get`: the rest of the command line, split on spaces
-/// when iterated (so a multi-key get needs no list).
+/// The keys of a get: one binary-safe key (the binary wire), or the rest
+/// of a text `get` line, split on spaces when iterated (so a multi-key get
+/// needs no list). A binary key is never split: ProFTPD's TPL keys hold
+/// any byte, spaces included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Keys<'a>(pub(crate) &'a [u8]);
+pub struct Keys<'a> {
+    bytes: &'a [u8],
+    line: bool,
+}
 
 impl<'a> Keys<'a> {
-    /// One key (the binary wire's gets).
+    /// One key, whatever bytes it holds (the binary wire's gets).
     pub fn one(key: &'a [u8]) -> Keys<'a> {
-        Keys(key)
+        Keys {
+            bytes: key,
+            line: false,
+        }
+    }
+
+    /// The keys of a text command line: words separated by spaces.
+    pub(crate) fn line(line: &'a [u8]) -> Keys<'a> {
+        Keys {
+            bytes: line,
+            line: true,
+        }
     }
 
     /// The keys, in request order.
-    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.0.split(|&b| b == b' ').filter(|k| !k.is_empty())
+    pub fn iter(&self) -> KeysIter<'a> {
+        KeysIter {
+            rest: self.bytes,
+            line: self.line,
+            done: false,
+        }
+    }
+}
+
+/// The keys of a [`Keys`], in order.
+#[derive(Debug, Clone)]
+pub struct KeysIter<'a> {
+    rest: &'a [u8],
+    line: bool,
+    done: bool,
+}
+
+impl<'a> Iterator for KeysIter<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.done {
+            return None;
+        }
+        if !self.line {
+            self.done = true;
+            return Some(self.rest);
+        }
+        let start = self.rest.iter().position(|&b| b != b' ')?;
+        let word = &self.rest[start..];
+        let end = word.iter().position(|&b| b == b' ').unwrap_or(word.len());
+        self.rest = &word[end..];
+        Some(&word[..end])
     }
 }
 

@@ -143,7 +143,7 @@ pub fn parse(input: &[u8]) -> Result<Parsed<'_>, ProtocolError> {
             }
             // The rest of the line after the command word.
             let start = tokens[0].as_ptr() as usize - line.as_ptr() as usize + tokens[0].len();
-            let keys = Keys(&line[start..]);
+            let keys = Keys::line(&line[start..]);
             if !keys.iter().all(valid_text_key) {
                 return Ok(refused(Refusal::BadFormat, false));
             }
