@@ -24,10 +24,10 @@
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use dc_e2e::{free_port, start_front_doors, tcp_address, Conn, Daemon, FrontDoors};
+use dc_e2e::{free_port, run_command, start_front_doors, tcp_address, Conn, Daemon, FrontDoors};
 
 // ---------------------------------------------------------------------------
 // Deliberate differences
@@ -1874,42 +1874,7 @@ fn every_deliberate_difference_has_a_reason() {
 
 /// Runs an installed program to completion within `timeout`.
 fn run_program(name: &str, args: &[&str], timeout: Duration) -> std::process::Output {
-    let mut child = Command::new(program(name))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-    let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
-    let out_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
-        v
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{name} {args:?} did not finish within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    std::process::Output {
-        status,
-        stdout: out_t.join().unwrap_or_default(),
-        stderr: err_t.join().unwrap_or_default(),
-    }
+    run_command(Command::new(program(name)).args(args), b"", timeout)
 }
 
 fn cli(port: u16, args: &[&str]) -> String {

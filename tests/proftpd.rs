@@ -26,10 +26,13 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use dc_e2e::{free_port, start_front_doors, tcp_address, Daemon, FrontDoors, IO_TIMEOUT};
+use dc_e2e::{
+    free_port, installed_program, run_command, start_front_doors, tcp_address, Daemon, FrontDoors,
+    IO_TIMEOUT,
+};
 use nix::sys::signal::Signal;
 
 /// How long an external command (openssl) may run.
@@ -42,57 +45,6 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 enum Door {
     Redis,
     Memcache,
-}
-
-/// Finds an installed program. The tests never skip: a missing program is
-/// a failure that says what to install.
-fn program(name: &str, package: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/usr/bin", "/sbin", "/bin"].map(PathBuf::from))
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} is not installed (Debian package {package})"))
-}
-
-/// Runs `cmd` to completion with its output captured, killing it after
-/// `timeout`.
-fn run_bounded(cmd: &mut Command, timeout: Duration) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-    let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
-    let out_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
-        v
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{cmd:?} did not finish within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    Output {
-        status,
-        stdout: out_t.join().unwrap_or_default(),
-        stderr: err_t.join().unwrap_or_default(),
-    }
 }
 
 /// The shared cache: dc_server, or for comparison the real thing.
@@ -108,7 +60,7 @@ impl Cache {
             let port_s = port.to_string();
             let (prog, args) = match door {
                 Door::Redis => (
-                    program("redis-server", "redis-server"),
+                    installed_program("redis-server", "redis-server"),
                     vec![
                         "--port",
                         &port_s,
@@ -121,7 +73,7 @@ impl Cache {
                     ],
                 ),
                 Door::Memcache => (
-                    program("memcached", "memcached"),
+                    installed_program("memcached", "memcached"),
                     vec!["-l", "127.0.0.1", "-p", &port_s, "-U", "0", "-u", "root"],
                 ),
             };
@@ -155,8 +107,8 @@ struct Certificate {
 impl Certificate {
     fn make() -> Certificate {
         let dir = tempfile::tempdir().expect("tempdir");
-        let out = run_bounded(
-            Command::new(program("openssl", "openssl"))
+        let out = run_command(
+            Command::new(installed_program("openssl", "openssl"))
                 .args([
                     "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
                 ])
@@ -164,6 +116,7 @@ impl Certificate {
                 .arg(dir.path().join("key.pem"))
                 .arg("-out")
                 .arg(dir.path().join("cert.pem")),
+            b"",
             COMMAND_TIMEOUT,
         );
         assert!(
@@ -269,7 +222,7 @@ struct Node {
 
 impl Node {
     fn start(name: &'static str, door: Door, cache_port: u16, cert: &Certificate) -> Node {
-        let proftpd = program("proftpd", "proftpd-core");
+        let proftpd = installed_program("proftpd", "proftpd-core");
         let mut last = String::new();
         // The port was free when picked; if something took it meanwhile,
         // proftpd exits and we pick again.
@@ -381,12 +334,13 @@ impl Fleet {
     /// (`-sess_in`). Returns whether the session was "New" or "Reused" and
     /// its id.
     fn handshake(&self, node: &Node, sess: &str, file: &str) -> (String, String) {
-        let out = run_bounded(
-            Command::new(program("openssl", "openssl"))
+        let out = run_command(
+            Command::new(installed_program("openssl", "openssl"))
                 .args(["s_client", "-connect"])
                 .arg(format!("127.0.0.1:{}", node.port))
                 .args(["-starttls", "ftp", "-tls1_2", sess])
                 .arg(self.sessions.path().join(file)),
+            b"",
             COMMAND_TIMEOUT,
         );
         let text = String::from_utf8_lossy(&out.stdout).into_owned();

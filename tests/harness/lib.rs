@@ -290,13 +290,31 @@ pub fn start_front_doors(extra: &[&str]) -> FrontDoors {
 /// Runs a binary to completion, killing it if it takes longer than
 /// `timeout`. Returns its output (stdout and stderr captured).
 pub fn run(name: &str, args: &[&str], timeout: Duration) -> Output {
-    let mut child = Command::new(bin(name))
-        .args(args)
-        .stdin(Stdio::null())
+    run_command(Command::new(bin(name)).args(args), b"", timeout)
+}
+
+/// An installed program (redis-server, apache2, openssl, ...), looked for
+/// on the PATH and in the system directories. The tests never skip: a
+/// missing program fails the test with the package to install.
+pub fn installed_program(name: &str, package: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/bin", "/sbin", "/bin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} is not installed (Debian package {package})"))
+}
+
+/// Runs `cmd` to completion with `input` on its stdin (then closed) and
+/// its output captured; kills it, and fails the test with what it printed,
+/// if it takes longer than `timeout`.
+pub fn run_command(cmd: &mut Command, input: &[u8], timeout: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
     // Drain the pipes in threads so a chatty child cannot block on them.
     let mut out = child.stdout.take().expect("stdout");
     let mut err = child.stderr.take().expect("stderr");
@@ -310,22 +328,35 @@ pub fn run(name: &str, args: &[&str], timeout: Duration) -> Output {
         let _ = err.read_to_end(&mut v);
         v
     });
+    if let Some(mut stdin) = child.stdin.take() {
+        // A child that exits without reading its input is no error here.
+        let _ = stdin.write_all(input);
+    }
     let deadline = Instant::now() + timeout;
     let status = loop {
         if let Ok(Some(status)) = child.try_wait() {
-            break status;
+            break Some(status);
         }
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{name} {args:?} did not finish within {timeout:?}");
+            break None;
         }
         std::thread::sleep(Duration::from_millis(5));
     };
+    let stdout = out_t.join().unwrap_or_default();
+    let stderr = err_t.join().unwrap_or_default();
+    let Some(status) = status else {
+        panic!(
+            "{cmd:?} did not finish within {timeout:?}; stdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&stdout),
+            String::from_utf8_lossy(&stderr)
+        );
+    };
     Output {
         status,
-        stdout: out_t.join().unwrap_or_default(),
-        stderr: err_t.join().unwrap_or_default(),
+        stdout,
+        stderr,
     }
 }
 
