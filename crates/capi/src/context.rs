@@ -3,6 +3,8 @@
 //! `DC_CTX_reget_session`. Everything here is safe code over slices; the
 //! pointers are turned into slices in `lib.rs`.
 
+use std::ffi::c_ulong;
+
 use dc_ctx::{AnswerProblem, Client, ClientError, Options, MIN_ADD_TIMEOUT_MS};
 use nal::Address;
 
@@ -27,8 +29,8 @@ struct LastGet {
 /// [`CLAMPED_ADD_TIMEOUT_MS`] when at or under 500 ms, and saturated at
 /// `u32::MAX` (which the server refuses as out of range) rather than
 /// truncated to 32 bits, which could turn a long lifetime into a short one.
-pub fn add_timeout_ms(requested: u64) -> u32 {
-    if requested <= u64::from(MIN_ADD_TIMEOUT_MS) {
+pub fn add_timeout_ms(requested: c_ulong) -> u32 {
+    if requested <= c_ulong::from(MIN_ADD_TIMEOUT_MS) {
         CLAMPED_ADD_TIMEOUT_MS
     } else {
         u32::try_from(requested).unwrap_or(u32::MAX)
@@ -49,9 +51,11 @@ impl Context {
     }
 
     /// `DC_CTX_add_session`: whether the server stored it.
-    pub fn add(&mut self, id: &[u8], data: &[u8], timeout_ms: u64) -> bool {
+    pub fn add(&mut self, id: &[u8], data: &[u8], timeout_ms: c_ulong) -> bool {
         self.last_get = None;
-        self.client.add(id, data, add_timeout_ms(timeout_ms)).is_ok()
+        self.client
+            .add(id, data, add_timeout_ms(timeout_ms))
+            .is_ok()
     }
 
     /// `DC_CTX_remove_session`: whether a session was removed.
@@ -113,8 +117,8 @@ mod tests {
         assert_eq!(add_timeout_ms(500), 501);
         assert_eq!(add_timeout_ms(501), 501);
         assert_eq!(add_timeout_ms(300_000), 300_000);
-        assert_eq!(add_timeout_ms(u64::from(u32::MAX)), u32::MAX);
-        assert_eq!(add_timeout_ms(u64::from(u32::MAX) + 1000), u32::MAX);
+        assert_eq!(add_timeout_ms(c_ulong::from(u32::MAX)), u32::MAX);
+        assert_eq!(add_timeout_ms(c_ulong::MAX), u32::MAX);
     }
 
     #[test]

@@ -12,14 +12,18 @@
 //! failure value instead of tripping an `assert`, ADD timeouts of 500 ms or
 //! less are raised to 501 ms instead of aborting, every wait is bounded by
 //! [`dc_ctx::DEFAULT_IO_TIMEOUT`], a broken connection is reopened at the
-//! next call, `SIGPIPE` cannot kill the host ([`sigpipe`]), and no panic
-//! crosses into C: every entry point runs under `catch_unwind`. See
-//! docs/capi.md.
+//! next call, and no panic crosses into C: every entry point runs under
+//! `catch_unwind`. See docs/capi.md.
+//!
+//! `SIGPIPE` needs no handling here: the standard library sends on TCP and
+//! unix sockets with `MSG_NOSIGNAL`, so writing to a dead connection is an
+//! `EPIPE` error, never a signal that would kill a C host that has not
+//! ignored it (tests/c_api.rs keeps the default action and checks it).
 //!
 //! Unsafe code is allowed here, and only here in the workspace's client
 //! side, because a C ABI is made of raw pointers: it is confined to turning
-//! those pointers into references at each entry point (and to the signal
-//! mask calls in [`sigpipe`]), each block saying what the caller promised.
+//! those pointers into references at each entry point, each block saying
+//! what the caller promised.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
@@ -27,7 +31,6 @@
 #![allow(non_snake_case)]
 
 mod context;
-pub mod sigpipe;
 
 use std::ffi::{c_char, c_int, c_uint, c_ulong};
 use std::panic::{self, AssertUnwindSafe};
@@ -51,10 +54,9 @@ pub const DC_CTX_FLAG_PERSISTENT_LATE: c_uint = dc_ctx::FLAG_LATE;
 /// refused without reading further.
 pub const MAX_TARGET_LEN: usize = nal::MAX_ADDRESS_LEN;
 
-/// Runs one entry point: `SIGPIPE` blocked, panics caught and turned into
-/// `failure`.
+/// Runs one entry point, turning a panic into `failure`: unwinding into C
+/// is undefined behaviour.
 fn entry<R>(failure: R, body: impl FnOnce() -> R) -> R {
-    let _sigpipe = sigpipe::SigpipeBlocked::new();
     panic::catch_unwind(AssertUnwindSafe(body)).unwrap_or(failure)
 }
 
@@ -201,7 +203,7 @@ pub unsafe extern "C" fn DC_CTX_add_session(
         let (Some(ctx), Some(id), Some(data)) = (ctx, id, data) else {
             return 0;
         };
-        c_int::from(ctx.add(id, data, u64::from(timeout_msecs)))
+        c_int::from(ctx.add(id, data, timeout_msecs))
     })
 }
 
