@@ -4,9 +4,9 @@
 //! static), and run its scenarios against real `dc_server` and `dc_client`
 //! processes.
 //!
-//! `cargo test --workspace` builds `libdistcache.so` (this package's
-//! cdylib) and the binaries into target/<profile>/ before running this; if
-//! the library is missing the tests fail, never skip.
+//! `cargo test --workspace` builds the binaries and this package's library
+//! (see `common::install` for where) before running this; if the library
+//! is missing the tests fail, never skip.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -14,6 +14,9 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::command_output;
 use dc_e2e::{free_port, start_server, start_server_unix, tcp_address, Daemon};
 
 /// How long one C scenario may run.
@@ -39,54 +42,12 @@ struct Installed {
     check_static: PathBuf,
 }
 
-/// target/<profile>/, where cargo puts the library and the binaries.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("test executable lives in target/<profile>/deps")
-        .to_path_buf()
-}
-
-fn command_output(command: &mut Command) -> Output {
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-    assert!(
-        output.status.success(),
-        "{command:?} failed ({}):\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
 fn installed() -> &'static Installed {
     static INSTALLED: OnceLock<Installed> = OnceLock::new();
     INSTALLED.get_or_init(|| {
-        let from = profile_dir();
-        for built in ["libdistcache.so", "libdistcache.a"] {
-            assert!(
-                from.join(built).exists(),
-                "{} is not built: `cargo test --workspace` (or `cargo build -p dc_capi`) \
-                 builds it before this test runs",
-                from.join(built).display()
-            );
-        }
         let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("capi");
-        let _ = std::fs::remove_dir_all(&work);
-        std::fs::create_dir_all(&work).expect("work directory");
-        let prefix = work.join("prefix");
+        let prefix = common::install(&work);
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-        command_output(
-            Command::new(manifest.join("install.sh"))
-                .arg("--prefix")
-                .arg(&prefix)
-                .arg("--from")
-                .arg(&from),
-        );
-
         let source = manifest.join("tests/c/dc_ctx_check.c");
         let include = prefix.join("include");
         let lib = prefix.join("lib");
