@@ -6,7 +6,10 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use dc_e2e::{run, start_server, start_server_unix, unhex, vectors, Conn, Daemon};
+use dc_e2e::{
+    run, start_front_doors, start_server, start_server_unix, tcp_address, unhex, vectors, Conn,
+    Daemon,
+};
 use dc_protocol::{Decoder, Kind, Request};
 use nix::sys::signal::Signal;
 use serde_json::Value;
@@ -1158,4 +1161,63 @@ mod tls {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("-tls-key, -tls-ca"), "{stderr}");
     }
+}
+
+#[test]
+fn a_session_stored_over_one_protocol_is_found_over_the_others() {
+    let doors = start_front_doors(&[]);
+    let id = [0xabu8; 32];
+    let mut dc = Conn::connect(&doors.server.address);
+    assert_eq!(add(&mut dc, &id, b"from distcache", 1), 0);
+
+    // memcache binary: keys are binary-safe, so the raw id is the key.
+    let mut mc = Conn::connect(&tcp_address(doors.memcache_port));
+    let mut getk = vec![0x80, 0x0c, 0, 32, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0, 0, 7];
+    getk.extend_from_slice(&[0; 8]);
+    getk.extend_from_slice(&id);
+    mc.send(&getk);
+    let header = Conn::recv(&mut mc, 24);
+    assert_eq!(&header[..2], &[0x81, 0x0c], "{header:?}");
+    assert_eq!(&header[6..8], &[0, 0], "status");
+    let body_len = u32::from_be_bytes([header[8], header[9], header[10], header[11]]) as usize;
+    let body = Conn::recv(&mut mc, body_len);
+    assert_eq!(&body[4 + 32..], b"from distcache");
+
+    // RESP: the same key, binary-safe too; and a value stored there is
+    // found over distcache.
+    let mut redis = Conn::connect(&tcp_address(doors.redis_port));
+    let mut resp_get = b"*2\r\n$3\r\nGET\r\n$32\r\n".to_vec();
+    resp_get.extend_from_slice(&id);
+    resp_get.extend_from_slice(b"\r\n");
+    redis.send(&resp_get);
+    assert_eq!(Conn::recv(&mut redis, 21), b"$14\r\nfrom distcache\r\n");
+    let other = [0xcdu8; 32];
+    let mut setex = b"*4\r\n$5\r\nSETEX\r\n$32\r\n".to_vec();
+    setex.extend_from_slice(&other);
+    setex.extend_from_slice(b"\r\n$3\r\n300\r\n$10\r\nfrom redis\r\n");
+    redis.send(&setex);
+    assert_eq!(Conn::recv(&mut redis, 5), b"+OK\r\n");
+    assert_eq!(get(&mut dc, &other, 2), b"from redis");
+}
+
+#[test]
+fn resp_clients_authenticate_with_the_password_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("redis.pass");
+    std::fs::write(&file, "s3cret\n").expect("password file");
+    let doors = start_front_doors(&["-redis-password-file", file.to_str().unwrap()]);
+    let mut redis = Conn::connect(&tcp_address(doors.redis_port));
+    // ProFTPD's start: PING and INFO before AUTH.
+    redis.send(b"*1\r\n$4\r\nPING\r\n");
+    assert_eq!(Conn::recv(&mut redis, 7), b"+PONG\r\n");
+    redis.send(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+    let refused = b"-NOAUTH Authentication required.\r\n";
+    assert_eq!(Conn::recv(&mut redis, refused.len()), refused);
+    redis.send(b"*2\r\n$4\r\nAUTH\r\n$5\r\nwrong\r\n");
+    let wrong = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n";
+    assert_eq!(Conn::recv(&mut redis, wrong.len()), wrong);
+    redis.send(b"*3\r\n$4\r\nAUTH\r\n$7\r\ndefault\r\n$6\r\ns3cret\r\n");
+    assert_eq!(Conn::recv(&mut redis, 5), b"+OK\r\n");
+    redis.send(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+    assert_eq!(Conn::recv(&mut redis, 5), b"$-1\r\n");
 }

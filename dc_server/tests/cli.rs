@@ -38,3 +38,45 @@ fn an_unknown_switch_exits_1_naming_it() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("Error, \"-nonsense\" not recognised"));
 }
+
+#[test]
+fn front_door_mistakes_exit_1_naming_the_option_and_value() {
+    for (args, needle) in [
+        (&["-listen-redis", "IP:nowhere:port"][..], "-listen-redis"),
+        (&["-listen-memcache", "bogus"][..], "-listen-memcache"),
+        (&["-listen-redis", "IP:6379", "-max-ttl", "0"][..], "0"),
+        (
+            &[
+                "-listen-redis",
+                "IP:6379",
+                "-redis-password-file",
+                "/nonexistent/pass",
+            ][..],
+            "/nonexistent/pass",
+        ),
+        (&["-sessions", "5"][..], "--listen"),
+    ] {
+        let out = dc_server(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.starts_with("Error, "), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn an_empty_password_file_is_refused() {
+    let dir = std::env::temp_dir().join(format!("dc_server_cli_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("pass");
+    std::fs::write(&file, "\n").unwrap();
+    let out = dc_server(&[
+        "-listen-redis",
+        "IP:127.0.0.1:0",
+        "-redis-password-file",
+        file.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds no password"));
+}

@@ -271,12 +271,18 @@ pub fn start_front_doors(extra: &[&str]) -> FrontDoors {
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
         let address = tcp_address(distcache);
-        let attempt = std::panic::catch_unwind(|| Daemon::start("dc_server", &args, &address));
-        if let Ok(server) = attempt {
-            // Every listener is bound before the server serves any.
+        let attempt = std::panic::catch_unwind(|| {
+            let mut server = Daemon::start("dc_server", &args, &address);
+            // Every listener is bound before the server serves any; and a
+            // port another test's server holds would have answered the
+            // readiness probe for a server of ours that failed to bind.
             for port in [redis, memcache] {
                 Conn::connect(&tcp_address(port));
             }
+            assert!(server.is_running(), "dc_server exited: {}", server.stderr());
+            server
+        });
+        if let Ok(server) = attempt {
             return FrontDoors {
                 server,
                 redis_port: redis,
