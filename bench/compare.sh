@@ -82,7 +82,9 @@ stop() {
 free_port() {
     local port
     for _ in $(seq 50); do
-        port=$((20000 + RANDOM % 40000))
+        # Below the ephemeral range (32768-60999), which the load
+        # generators' own connections take ports from.
+        port=$((20000 + RANDOM % 12000))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             echo "$port"
             return
@@ -349,18 +351,30 @@ run_load() {
 # Starts dc_server pinned with its RESP and memcache listeners; sets
 # DC_PID, DC_REDIS_PORT and DC_MEMCACHE_PORT.
 start_dc_doors() {
-    local p0 log
-    p0=$(free_port) DC_REDIS_PORT=$(free_port) DC_MEMCACHE_PORT=$(free_port)
-    DC_STARTS=$((DC_STARTS + 1))
-    log=$WORK/dc_server.$DC_STARTS.log
-    taskset -c "$SERVER_CPU" "$BIN/dc_server" -listen "IP:127.0.0.1:$p0" \
-        -listen-redis "IP:127.0.0.1:$DC_REDIS_PORT" -listen-memcache "IP:127.0.0.1:$DC_MEMCACHE_PORT" \
-        >"$log" 2>&1 &
-    DC_PID=$!
-    PIDS+=("$DC_PID")
-    for p in "$p0" "$DC_REDIS_PORT" "$DC_MEMCACHE_PORT"; do
-        wait_tcp "$p" || { cat "$log" >&2; echo "dc_server does not accept connections" >&2; exit 1; }
+    local p0 log attempt p up
+    # A port found free can be taken before dc_server binds it: try again.
+    for attempt in 1 2 3; do
+        p0=$(free_port) DC_REDIS_PORT=$(free_port) DC_MEMCACHE_PORT=$(free_port)
+        DC_STARTS=$((DC_STARTS + 1))
+        log=$WORK/dc_server.$DC_STARTS.log
+        taskset -c "$SERVER_CPU" "$BIN/dc_server" -listen "IP:127.0.0.1:$p0" \
+            -listen-redis "IP:127.0.0.1:$DC_REDIS_PORT" -listen-memcache "IP:127.0.0.1:$DC_MEMCACHE_PORT" \
+            >"$log" 2>&1 &
+        DC_PID=$!
+        PIDS+=("$DC_PID")
+        up=1
+        for p in "$p0" "$DC_REDIS_PORT" "$DC_MEMCACHE_PORT"; do
+            wait_tcp "$p" || { up=0; break; }
+        done
+        if ((up)) && kill -0 "$DC_PID" 2>/dev/null; then
+            return 0
+        fi
+        kill "$DC_PID" 2>/dev/null || true
+        wait "$DC_PID" 2>/dev/null || true
     done
+    cat "$log" >&2
+    echo "dc_server does not accept connections" >&2
+    exit 1
 }
 
 # Starts a pinned redis-server; sets PEER_PID and PEER_PORT.
