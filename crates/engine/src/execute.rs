@@ -11,8 +11,7 @@
 //! relative seconds) or for a week (distcache). Each cap applied is
 //! counted.
 
-use std::io::Write;
-
+use dc_ops::number::{memcache_counter_text, parse_i64, parse_memcache_counter};
 use dc_ops::{
     CounterChange, Execute, Millis, Op, OpKind, Protocol, Reply, ServerInfo, StoreMode, Ttl,
 };
@@ -349,8 +348,7 @@ impl<S: StoreAccess> Executor<S> {
                     e.expires_at,
                 )
             });
-            let mut text = NumberText::default();
-            let (reply, flags, at) = match (change, existing) {
+            let (reply, text, flags, at) = match (change, existing) {
                 (_, Some((None, ..))) => return Reply::NotNumeric,
                 (CounterChange::Signed(delta), found) => {
                     let (old, flags, at) = match found {
@@ -360,8 +358,7 @@ impl<S: StoreAccess> Executor<S> {
                     let Some(new) = old.checked_add(delta) else {
                         return Reply::Overflow;
                     };
-                    text.write(format_args!("{new}"), 0);
-                    (Reply::Signed(new), flags, at)
+                    (Reply::Signed(new), new.to_string().into_bytes(), flags, at)
                 }
                 (
                     CounterChange::Unsigned {
@@ -376,13 +373,13 @@ impl<S: StoreAccess> Executor<S> {
                     };
                     // memcached rewrites a shrunken counter in place,
                     // padded with spaces to its old length.
-                    text.write(format_args!("{new}"), old_len);
-                    (Reply::Unsigned(new), flags, Some(at))
+                    let text = memcache_counter_text(new, old_len);
+                    (Reply::Unsigned(new), text, flags, Some(at))
                 }
                 (CounterChange::Unsigned { create, .. }, _) => match create {
                     Some((initial, _)) => {
-                        text.write(format_args!("{initial}"), 0);
-                        (Reply::Unsigned(initial), 0, created_at)
+                        let text = memcache_counter_text(initial, 0);
+                        (Reply::Unsigned(initial), text, 0, created_at)
                     }
                     None => return Reply::NotFound,
                 },
@@ -392,7 +389,7 @@ impl<S: StoreAccess> Executor<S> {
                 s.remove(key, now);
                 return reply;
             };
-            match s.store(StoreMode::Set, key, text.as_bytes(), flags, at, now) {
+            match s.store(StoreMode::Set, key, &text, flags, at, now) {
                 StoreOutcome::Stored => reply,
                 StoreOutcome::NotStored | StoreOutcome::TooLarge => Reply::TooLarge,
             }
@@ -412,64 +409,8 @@ impl Number {
     fn read(data: &[u8], change: CounterChange) -> Option<Number> {
         match change {
             CounterChange::Signed(_) => parse_i64(data).map(Number::Signed),
-            CounterChange::Unsigned { .. } => parse_u64(data).map(Number::Unsigned),
+            CounterChange::Unsigned { .. } => parse_memcache_counter(data).map(Number::Unsigned),
         }
-    }
-}
-
-/// Redis's integer rule: an optional `-`, decimal digits without a
-/// leading zero, within `i64`; nothing else, not even a space.
-fn parse_i64(text: &[u8]) -> Option<i64> {
-    let digits = text.strip_prefix(b"-").unwrap_or(text);
-    let canonical = !digits.is_empty()
-        && text.len() <= 20
-        && digits.iter().all(u8::is_ascii_digit)
-        && (digits == b"0" || digits[0] != b'0')
-        && text != b"-0";
-    if !canonical {
-        return None;
-    }
-    std::str::from_utf8(text).ok()?.parse().ok()
-}
-
-/// memcached's counter rule: decimal digits, then optionally the spaces it
-/// pads a shrunken counter with, within `u64`.
-fn parse_u64(text: &[u8]) -> Option<u64> {
-    let end = text.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
-    let digits = &text[..end];
-    if digits.is_empty() || digits.len() > 20 || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(digits).ok()?.parse().ok()
-}
-
-/// A counter's new text, on the stack: at most 20 digits and a sign, or
-/// the old length when padding (values are capped, so at most
-/// [`dc_ops::MAX_VALUE_LEN`]).
-struct NumberText {
-    bytes: Vec<u8>,
-}
-
-impl Default for NumberText {
-    fn default() -> Self {
-        NumberText {
-            bytes: Vec::with_capacity(24),
-        }
-    }
-}
-
-impl NumberText {
-    fn write(&mut self, number: std::fmt::Arguments<'_>, pad_to: usize) {
-        self.bytes.clear();
-        // Writing to a Vec cannot fail.
-        let _ = self.bytes.write_fmt(number);
-        if self.bytes.len() < pad_to {
-            self.bytes.resize(pad_to, b' ');
-        }
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        &self.bytes
     }
 }
 

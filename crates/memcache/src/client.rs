@@ -19,7 +19,7 @@ use crate::binary::{
     opcode, status, Header, HEADER_LEN, MAX_BODY_LEN, REQUEST_MAGIC, RESPONSE_MAGIC,
 };
 use crate::error::ClientError;
-use crate::response::push_decimal;
+use crate::response::write_u64;
 use crate::text::{strtoull, valid_text_key, MAX_LINE_LEN};
 
 const TEXT: &str = "memcache text";
@@ -82,7 +82,7 @@ impl ClientCodec for TextClient {
             if e < 0 {
                 out.push(b'-');
             }
-            push_decimal(out, e.unsigned_abs());
+            write_u64(out, e.unsigned_abs());
         };
         match *op {
             Op::Get { key } => {
@@ -103,11 +103,11 @@ impl ClientCodec for TextClient {
                 });
                 out.extend_from_slice(key);
                 out.push(b' ');
-                push_decimal(out, flags.into());
+                write_u64(out, flags.into());
                 out.push(b' ');
                 push_exptime(out, ttl);
                 out.push(b' ');
-                push_decimal(out, value.len() as u64);
+                write_u64(out, value.len() as u64);
                 out.extend_from_slice(b"\r\n");
                 out.extend_from_slice(value);
             }
@@ -133,7 +133,7 @@ impl ClientCodec for TextClient {
                 out.extend_from_slice(if decrement { b"decr " } else { b"incr " });
                 out.extend_from_slice(key);
                 out.push(b' ');
-                push_decimal(out, delta);
+                write_u64(out, delta);
             }
             Op::Counter {
                 change: CounterChange::Unsigned { .. },

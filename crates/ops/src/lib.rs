@@ -24,6 +24,7 @@
 mod codec;
 #[cfg(any(test, feature = "model"))]
 pub mod model;
+pub mod number;
 mod op;
 mod reply;
 mod ttl;

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 
+use crate::number::{memcache_counter_text, parse_i64, parse_memcache_counter};
 use crate::{CounterChange, Execute, Millis, Op, Reply, ServerInfo, StoreMode, Ttl};
 
 /// A reference cache: a hash map of key to (value, flags, expiry).
@@ -152,7 +153,7 @@ impl Model {
                 create,
             } => match existing {
                 Some((v, flags, at)) => {
-                    let Some(old) = parse_u64(&v) else {
+                    let Some(old) = parse_memcache_counter(&v) else {
                         return Reply::NotNumeric;
                     };
                     let new = if decrement {
@@ -212,66 +213,9 @@ impl Execute for Model {
     }
 }
 
-/// Redis's integer rule: optional `-`, decimal digits, no leading zero,
-/// no `+`, no spaces, within `i64`.
-pub fn parse_i64(text: &[u8]) -> Option<i64> {
-    let s = std::str::from_utf8(text).ok()?;
-    let digits = s.strip_prefix('-').unwrap_or(s);
-    let canonical = !digits.is_empty()
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && (digits == "0" || !digits.starts_with('0'))
-        && s != "-0";
-    if !canonical {
-        return None;
-    }
-    s.parse().ok()
-}
-
-/// memcached's counter rule: decimal digits, optionally followed by
-/// spaces (memcached pads a shrunken counter with them), within `u64`.
-pub fn parse_u64(text: &[u8]) -> Option<u64> {
-    let s = std::str::from_utf8(text).ok()?;
-    let digits = s.trim_end_matches(' ');
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
-
-/// The text memcached leaves after a counter changes: the new number,
-/// padded with spaces to the old length when it got shorter (memcached
-/// rewrites the value in place).
-pub fn memcache_counter_text(value: u64, old_len: usize) -> Vec<u8> {
-    let mut text = value.to_string().into_bytes();
-    if text.len() < old_len {
-        text.resize(old_len, b' ');
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn integer_rules() {
-        assert_eq!(parse_i64(b"-12"), Some(-12));
-        assert_eq!(parse_i64(b"0"), Some(0));
-        for bad in [
-            &b"+1"[..],
-            b" 1",
-            b"01",
-            b"-0",
-            b"",
-            b"1.5",
-            b"99999999999999999999",
-        ] {
-            assert_eq!(parse_i64(bad), None, "{bad:?}");
-        }
-        assert_eq!(parse_u64(b"10  "), Some(10));
-        assert_eq!(parse_u64(b"-1"), None);
-        assert_eq!(memcache_counter_text(9, 2), b"9 ");
-    }
 
     #[test]
     fn lifetimes_are_capped_and_absolute_times_read_on_the_unix_clock() {

@@ -21,9 +21,9 @@ use std::collections::VecDeque;
 use dc_ops::{ClientCodec, Correlation, CounterChange, Millis, Op, OpKind, Reply, StoreMode, Ttl};
 
 use crate::error::{ClientError, EncodeError, ReplyError};
-use crate::number::{format_i64, format_u64};
 use crate::reply::{parse_frame, write_array_header, write_bulk_header, Frame};
 use crate::server::{NOT_INTEGER, OVERFLOW, UNAVAILABLE};
+use dc_ops::number::{format_i64, format_u64};
 
 /// The RESP2 client codec of one connection.
 #[derive(Debug, Default, Clone)]

@@ -92,7 +92,6 @@ pub mod client;
 pub mod command;
 pub mod error;
 pub mod info;
-mod number;
 pub mod reply;
 pub mod request;
 pub mod server;

@@ -13,8 +13,8 @@
 //! else as an error).
 
 use crate::error::ReplyError;
-use crate::number::{parse_i64, write_i64};
 use crate::request::MAX_BULK_LEN;
+use dc_ops::number::{parse_i64, write_i64};
 
 /// `+OK\r\n`.
 pub const OK: &[u8] = b"+OK\r\n";

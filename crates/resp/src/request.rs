@@ -37,7 +37,7 @@ use std::ops::Range;
 use dc_ops::MAX_VALUE_LEN;
 
 use crate::error::RequestError;
-use crate::number::parse_i64;
+use dc_ops::number::parse_i64;
 
 /// Most arguments in one command (the command name included). More is a
 /// protocol error (Redis allows 1 Mi; no cache command needs more than a

@@ -19,11 +19,11 @@ use dc_ops::{
 use crate::command::Command;
 use crate::error::RequestError;
 use crate::info::write_info;
-use crate::number::{parse_i64, write_u64};
 use crate::reply::{
     write_array_header, write_bulk, write_bulk_header, write_error, write_integer, NIL, OK, PONG,
 };
 use crate::request::{Parsed, Request, RequestParser, Skip, Skipped, MAX_ARG_LEN, MAX_REQUEST_LEN};
+use dc_ops::number::{parse_i64, write_u64};
 
 /// `-ERR value is not an integer or out of range`.
 pub const NOT_INTEGER: &[u8] = b"ERR value is not an integer or out of range";

@@ -132,33 +132,20 @@ pub fn for_each_stat(info: &ServerInfo, mut each: impl FnMut(&'static str, StatV
     each("threads", Count(info.threads.into()));
 }
 
-/// Appends `n` in decimal, without formatting machinery.
-pub(crate) fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
-}
+pub(crate) use dc_ops::number::write_u64;
 
 impl StatValue<'_> {
     /// Appends the value as memcached prints it.
     pub(crate) fn write(&self, out: &mut Vec<u8>) {
         match *self {
-            StatValue::Count(n) => push_decimal(out, n),
+            StatValue::Count(n) => write_u64(out, n),
             StatValue::Text(t) => out.extend_from_slice(t.as_bytes()),
             StatValue::Seconds(us) => {
-                push_decimal(out, us / 1_000_000);
+                write_u64(out, us / 1_000_000);
                 out.push(b'.');
                 let frac = us % 1_000_000;
                 let start = out.len();
-                push_decimal(out, frac);
+                write_u64(out, frac);
                 let digits = out.len() - start;
                 // Zero-pad the fraction to six digits, as "%06ld" does.
                 for _ in digits..6 {
@@ -176,9 +163,9 @@ mod tests {
     #[test]
     fn numbers_print_as_memcached_prints_them() {
         let mut out = Vec::new();
-        push_decimal(&mut out, 0);
+        write_u64(&mut out, 0);
         out.push(b' ');
-        push_decimal(&mut out, u64::MAX);
+        write_u64(&mut out, u64::MAX);
         out.push(b' ');
         StatValue::Seconds(7_290).write(&mut out);
         out.push(b' ');

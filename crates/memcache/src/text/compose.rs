@@ -1,6 +1,6 @@
 //! Writing text responses, straight into the output buffer.
 
-use crate::response::{push_decimal, Response, VERSION};
+use crate::response::{write_u64, Response, VERSION};
 
 /// Appends `response` as the text wire says it. `cas` adds the cas field
 /// (always 0: we keep no CAS) to a `VALUE` line, for `gets`.
@@ -13,9 +13,9 @@ pub fn compose(response: &Response<'_>, cas: bool, out: &mut Vec<u8>) {
             out.extend_from_slice(b"VALUE ");
             out.extend_from_slice(key);
             out.push(b' ');
-            push_decimal(out, flags.into());
+            write_u64(out, flags.into());
             out.push(b' ');
-            push_decimal(out, data.len() as u64);
+            write_u64(out, data.len() as u64);
             if cas {
                 out.extend_from_slice(b" 0");
             }
@@ -25,7 +25,7 @@ pub fn compose(response: &Response<'_>, cas: bool, out: &mut Vec<u8>) {
             return;
         }
         Response::Number(n) => {
-            push_decimal(out, n);
+            write_u64(out, n);
             out.extend_from_slice(b"\r\n");
             return;
         }

@@ -1,4 +1,6 @@
-//! Decimal numbers as Redis reads and writes them.
+//! Decimal numbers as the protocols read and write them: Redis's strict
+//! integers, memcached's counters, and formatting without allocation.
+//! Shared by the codecs and the executor, so a counter means one thing.
 
 /// Redis's `string2ll`: an optional `-`, then decimal digits with no
 /// leading zero (`0` itself excepted), no `+`, no spaces, within `i64`.
@@ -69,6 +71,33 @@ fn digits(mut n: u64, buf: &mut [u8; 20]) -> usize {
     }
 }
 
+/// memcached's counter rule: decimal digits, then optionally the spaces it
+/// pads a shrunken counter with, within `u64`.
+pub fn parse_memcache_counter(text: &[u8]) -> Option<u64> {
+    let end = text.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
+    let digits = &text[..end];
+    if digits.is_empty() || digits.len() > 20 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut value: u64 = 0;
+    for &b in digits {
+        value = value.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(value)
+}
+
+/// The text memcached leaves after a counter changes: the new number,
+/// padded with spaces to the old length when it got shorter (memcached
+/// rewrites the value in place).
+pub fn memcache_counter_text(value: u64, old_len: usize) -> Vec<u8> {
+    let mut buf = [0; 20];
+    let mut text = format_u64(value, &mut buf).to_vec();
+    if text.len() < old_len {
+        text.resize(old_len, b' ');
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +123,27 @@ mod tests {
         ] {
             assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
+    }
+
+    #[test]
+    fn memcache_counters_allow_the_padding_memcached_leaves() {
+        assert_eq!(parse_memcache_counter(b"10  "), Some(10));
+        assert_eq!(
+            parse_memcache_counter(b"18446744073709551615"),
+            Some(u64::MAX)
+        );
+        for bad in [
+            &b"-1"[..],
+            b"",
+            b" 1",
+            b"1 2",
+            b"18446744073709551616",
+            b"1.0",
+        ] {
+            assert_eq!(parse_memcache_counter(bad), None, "{bad:?}");
+        }
+        assert_eq!(memcache_counter_text(9, 2), b"9 ");
+        assert_eq!(memcache_counter_text(100, 2), b"100");
     }
 
     #[test]
