@@ -117,6 +117,39 @@ unsafe fn deliver(
     }
 }
 
+/// The caller's buffer for a session: storage, its size, where to write
+/// the length.
+type ResultBuffer = (*mut u8, c_uint, *mut c_uint);
+
+/// [`DC_CTX_get_session`] and [`DC_CTX_reget_session`]: checks the
+/// arguments, looks the session up with `lookup`, and hands it out by
+/// [`deliver`]'s rules. 1 if found, 0 otherwise.
+///
+/// # Safety
+///
+/// As for [`DC_CTX_get_session`].
+unsafe fn hand_out(
+    ctx: *mut Context,
+    id_data: *const u8,
+    id_len: c_uint,
+    (result_storage, result_size, result_used): ResultBuffer,
+    lookup: for<'a> fn(&'a mut Context, &[u8]) -> Option<&'a [u8]>,
+) -> c_int {
+    entry(0, || {
+        // SAFETY: forwarded caller promises, see # Safety.
+        let (ctx, id) = unsafe { (context(ctx), input(id_data, id_len, MAX_PAYLOAD)) };
+        let (Some(ctx), Some(id)) = (ctx, id) else {
+            return 0;
+        };
+        let Some(session) = lookup(ctx, id) else {
+            return 0;
+        };
+        // SAFETY: forwarded caller promises, see # Safety.
+        unsafe { deliver(session, result_storage, result_size, result_used) };
+        1
+    })
+}
+
 /// Creates a context for the server (or `dc_client` proxy) at `target`, a
 /// libnal address such as `UNIX:/path` or `IP:host:port`.
 ///
@@ -250,19 +283,16 @@ pub unsafe extern "C" fn DC_CTX_get_session(
     result_size: c_uint,
     result_used: *mut c_uint,
 ) -> c_int {
-    entry(0, || {
-        // SAFETY: forwarded caller promises, see # Safety.
-        let (ctx, id) = unsafe { (context(ctx), input(id_data, id_len, MAX_PAYLOAD)) };
-        let (Some(ctx), Some(id)) = (ctx, id) else {
-            return 0;
-        };
-        let Some(session) = ctx.get(id) else {
-            return 0;
-        };
-        // SAFETY: forwarded caller promises, see # Safety.
-        unsafe { deliver(session, result_storage, result_size, result_used) };
-        1
-    })
+    // SAFETY: forwarded caller promises, see # Safety.
+    unsafe {
+        hand_out(
+            ctx,
+            id_data,
+            id_len,
+            (result_storage, result_size, result_used),
+            Context::get,
+        )
+    }
 }
 
 /// Hands out the session of the last [`DC_CTX_get_session`] again, by the
@@ -282,19 +312,16 @@ pub unsafe extern "C" fn DC_CTX_reget_session(
     result_size: c_uint,
     result_used: *mut c_uint,
 ) -> c_int {
-    entry(0, || {
-        // SAFETY: forwarded caller promises, see # Safety.
-        let (ctx, id) = unsafe { (context(ctx), input(id_data, id_len, MAX_PAYLOAD)) };
-        let (Some(ctx), Some(id)) = (ctx, id) else {
-            return 0;
-        };
-        let Some(session) = ctx.reget(id) else {
-            return 0;
-        };
-        // SAFETY: forwarded caller promises, see # Safety.
-        unsafe { deliver(session, result_storage, result_size, result_used) };
-        1
-    })
+    // SAFETY: forwarded caller promises, see # Safety.
+    unsafe {
+        hand_out(
+            ctx,
+            id_data,
+            id_len,
+            (result_storage, result_size, result_used),
+            |ctx, id| ctx.reget(id),
+        )
+    }
 }
 
 /// Whether a session with the `id_len`-byte id is stored: 1 yes, 0 no, -1
