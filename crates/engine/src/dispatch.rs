@@ -154,6 +154,8 @@ impl<S: StoreAccess> Dispatcher<S> {
             Err(err) => {
                 let status = err.answer().ok_or(err)?;
                 self.stats.count(command.operation, status);
+                self.exec.set_protocol(Protocol::Distcache);
+                self.exec.count_requests(1);
                 respond(out, command, &[status.code()]);
                 return Ok(());
             }
