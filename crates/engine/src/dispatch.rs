@@ -214,3 +214,42 @@ fn respond(out: &mut Vec<u8>, command: &Command<'_>, payload: &[u8]) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use dc_protocol::{Kind, Operation};
+    use dc_store::{Limits, MemoryStore};
+
+    use super::*;
+
+    fn command(operation: Operation, payload: &[u8]) -> Command<'_> {
+        Command {
+            kind: Kind::Request,
+            request_uid: 7,
+            operation,
+            payload,
+        }
+    }
+
+    #[test]
+    fn every_answered_request_counts_as_an_operation_refused_or_not() {
+        let mut d = Dispatcher::new(MemoryStore::new(Limits::new(64, 1 << 20).unwrap()));
+        let mut out = Vec::new();
+        // A GET of an id longer than 64 bytes is answered "not ok" by the
+        // protocol layer, before any store operation.
+        d.handle(&command(Operation::Get, &[b'x'; 65]), 0, &mut out)
+            .unwrap();
+        d.handle(&command(Operation::Have, b"id"), 0, &mut out)
+            .unwrap();
+        assert_eq!(d.stats().operations, 2);
+        assert_eq!(d.executor_ref().stats().requests_total(), 2);
+        assert_eq!(
+            d.executor_ref().stats().count(
+                Protocol::Distcache,
+                dc_ops::OpKind::Exists,
+                crate::Outcome::Miss
+            ),
+            1
+        );
+    }
+}
