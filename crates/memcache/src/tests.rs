@@ -443,12 +443,24 @@ fn every_split_of_a_pipelined_stream_answers_the_same() {
     }
 }
 
-fn key() -> impl Strategy<Value = Vec<u8>> {
-    prop::sample::select(vec![
+/// Keys for a client: text keys are what the text wire can carry; binary
+/// keys are any bytes, spaces and NULs included (ProFTPD's TPL keys).
+fn key(binary: bool) -> BoxedStrategy<Vec<u8>> {
+    let text = prop::sample::select(vec![
         b"a".to_vec(),
         b"b".to_vec(),
         b"mod_ssl-sess:00ff".to_vec(),
-    ])
+    ]);
+    if !binary {
+        return text.boxed();
+    }
+    prop_oneof![
+        text,
+        Just(b"a b".to_vec()),
+        Just(b"tpl\x00\x20\x00\x00\x00s\x00".to_vec()),
+        prop::collection::vec(any::<u8>(), 1..=250),
+    ]
+    .boxed()
 }
 
 fn ttl() -> impl Strategy<Value = Ttl> {
@@ -501,19 +513,20 @@ fn owned_op(creating: bool) -> impl Strategy<Value = OwnedOp> {
         (0u64..1000).prop_map(|n| n.to_string().into_bytes()),
         Just(b"18446744073709551615".to_vec()),
     ];
+    // Only the binary wire creates counters, and only it carries any key.
     let create = if creating {
         prop::option::of((any::<u64>(), ttl())).boxed()
     } else {
         Just(None).boxed()
     };
     prop_oneof![
-        key().prop_map(OwnedOp::Get),
-        (mode, key(), value, any::<u32>(), ttl())
+        key(creating).prop_map(OwnedOp::Get),
+        (mode, key(creating), value, any::<u32>(), ttl())
             .prop_map(|(m, k, v, f, t)| OwnedOp::Store(m, k, v, f, t)),
-        key().prop_map(OwnedOp::Delete),
-        (key(), ttl()).prop_map(|(k, t)| OwnedOp::Touch(k, t)),
+        key(creating).prop_map(OwnedOp::Delete),
+        (key(creating), ttl()).prop_map(|(k, t)| OwnedOp::Touch(k, t)),
         (
-            key(),
+            key(creating),
             any::<bool>(),
             prop_oneof![0u64..10, any::<u64>()],
             create
