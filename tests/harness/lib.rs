@@ -224,7 +224,13 @@ pub fn start_server(extra: &[&str]) -> Daemon {
         let address = tcp_address(free_port());
         let mut args = vec!["-listen".to_string(), address.clone()];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let attempt = std::panic::catch_unwind(|| Daemon::start("dc_server", &args, &address));
+        let attempt = std::panic::catch_unwind(|| {
+            let mut daemon = Daemon::start("dc_server", &args, &address);
+            // Another test's server on the same port would have answered
+            // the readiness probe for one of ours that failed to bind.
+            assert!(daemon.is_running(), "dc_server exited: {}", daemon.stderr());
+            daemon
+        });
         if let Ok(daemon) = attempt {
             return daemon;
         }
