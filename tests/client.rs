@@ -1149,7 +1149,7 @@ fn tls_and_metrics_options_are_checked_at_start() {
                 "-tls-ca",
                 cafile,
             ],
-            "TLS needs an IP: server address",
+            "TLS needs a TCP server address",
         ),
         (
             vec![

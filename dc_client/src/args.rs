@@ -26,15 +26,17 @@ pub const MAX_MS: u64 = 3_600_000;
 #[derive(Debug, Parser)]
 #[command(name = "dc_client", version, about, long_about = None)]
 #[command(
-    after_help = "Example: dc_client -listen UNIX:/tmp/scache -server IP:cachehost:9001\n\
-Addresses: IP:host:port, UNIX:/path (listen also takes IP:port)"
+    after_help = format!("Examples:\n  dc_client -listen UNIX:/tmp/scache -server IP:cachehost:9001\n  \
+dc_client -listen /run/dc_client.sock -server cachehost:9001 -metrics 127.0.0.1:9102\n{}",
+        nal::ADDRESS_HELP)
 )]
 pub struct Args {
     /// Address local clients connect to
     #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
     pub listen: String,
 
-    /// Address of the cache server (required), e.g. IP:cachehost:9001
+    /// Address of the cache server (required), e.g. IP:cachehost:9001 or
+    /// cachehost:9001
     #[arg(long, value_name = "ADDR", action = clap::ArgAction::Append)]
     pub server: Vec<String>,
 
@@ -78,8 +80,8 @@ pub struct Args {
     #[command(flatten)]
     pub service: dc_service::ServiceArgs,
 
-    /// Serve Prometheus metrics over HTTP at ADDR (e.g. IP:127.0.0.1:9102),
-    /// path /metrics
+    /// Serve Prometheus metrics over HTTP at ADDR (TCP, e.g. 127.0.0.1:9102
+    /// or :9102), path /metrics
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<String>,
 

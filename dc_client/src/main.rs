@@ -27,7 +27,7 @@ fn main() -> ExitCode {
     let server = match server.parse::<Address>() {
         Ok(a) if a.can_connect() => a.into_absolute(),
         Ok(a) => dc_cli::fail(format_args!(
-            "cannot connect to server address \"{a}\": give a host (IP:host:port) or UNIX:/path"
+            "cannot connect to server address \"{a}\": give a host (host:port, IP:host:port) or a unix socket path"
         )),
         Err(e) => dc_cli::fail(format_args!("bad server address: {e}")),
     };
@@ -37,10 +37,10 @@ fn main() -> ExitCode {
         .and_then(|files| files.map(|f| dc_tls::client_config(&f)).transpose())
         .unwrap_or_else(|e| dc_cli::fail(e))
         .map(|config| UpstreamTls::new(config, &server).unwrap_or_else(|e| dc_cli::fail(e)));
-    let metrics_address = args.metrics.as_deref().map(|m| {
-        m.parse::<Address>()
-            .unwrap_or_else(|e| dc_cli::fail(format_args!("-metrics: {e}")))
-    });
+    let metrics_address = args
+        .metrics
+        .as_deref()
+        .map(|m| dc_metrics::parse_address(m).unwrap_or_else(|e| dc_cli::fail(e)));
     let mut mux = args.mux_config();
     mux.max_clients = fit_descriptor_limit(mux.max_clients);
     let config = ProxyConfig {

@@ -22,14 +22,14 @@ pub const DEFAULT_MAX_TTL_SECS: u64 = 86_400;
 #[derive(Debug, Parser)]
 #[command(name = "dc_server", version, about, long_about = None)]
 #[command(
-    after_help = "Examples:\n  dc_server -listen IP:9001 -sessions 200000\n  \
-dc_server -listen UNIX:/run/dc.sock -listen-redis IP:127.0.0.1:6379 -listen-memcache IP:127.0.0.1:11211\n\
-Addresses: IP:port (all interfaces), IP:host:port, IP:[::1]:port, UNIX:/path"
+    after_help = format!("Examples:\n  dc_server -listen IP:9001 -sessions 200000\n  \
+dc_server -listen /run/dc.sock -listen-redis 127.0.0.1:6379 -listen-memcache 127.0.0.1:11211\n  \
+dc_server -listen :9001 -metrics 127.0.0.1:9101\n{}", nal::ADDRESS_HELP)
 )]
 #[command(group(clap::ArgGroup::new("listeners").required(true).multiple(true)
     .args(["listen", "listen_redis", "listen_memcache"])))]
 pub struct Args {
-    /// Address to serve distcache 1.x on, e.g. IP:9001 or UNIX:/run/dcache.sock
+    /// Address to serve distcache 1.x on, e.g. IP:9001, :9001 or /run/dcache.sock
     /// (repeatable; at least one of -listen, -listen-redis, -listen-memcache)
     #[arg(long, value_name = "ADDR")]
     pub listen: Vec<String>,
@@ -107,8 +107,8 @@ pub struct Args {
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=dc_engine::server::MAX_THREADS as u64))]
     pub threads: usize,
 
-    /// Serve Prometheus metrics over HTTP at ADDR (e.g. IP:127.0.0.1:9101),
-    /// path /metrics
+    /// Serve Prometheus metrics over HTTP at ADDR (TCP, e.g. 127.0.0.1:9101
+    /// or :9101), path /metrics
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<String>,
 

@@ -47,10 +47,10 @@ fn main() -> ExitCode {
     };
     let limits = Limits::new(args.sessions, args.memory.saturating_mul(1 << 20))
         .unwrap_or_else(|e| dc_cli::fail(e));
-    let metrics_address = args.metrics.as_deref().map(|m| {
-        m.parse::<Address>()
-            .unwrap_or_else(|e| dc_cli::fail(format_args!("-metrics: {e}")))
-    });
+    let metrics_address = args
+        .metrics
+        .as_deref()
+        .map(|m| dc_metrics::parse_address(m).unwrap_or_else(|e| dc_cli::fail(e)));
     let tls = dc_tls::TlsFiles::from_options(
         args.tls_cert.as_deref(),
         args.tls_key.as_deref(),

@@ -21,18 +21,21 @@ pub const MAX_SUMMARY_SECS: u64 = 86_400;
 #[derive(Debug, Parser)]
 #[command(name = "dc_snoop", version, about, long_about = None)]
 #[command(
-    after_help = "Example: dc_snoop -listen IP:9002 -server IP:127.0.0.1:9001\n\
+    after_help = format!("Example: dc_snoop -listen IP:9002 -server IP:127.0.0.1:9001\n\
+(or -listen :9002 -server 127.0.0.1:9001),\n\
 then point the clients at port 9002 instead of 9001.\n\
 Text lines read: time (UTC), #connection, direction (c->s, s->c), uid, command,\n\
-session id (hex), payload size, and for responses the result and round-trip time.\n\
-Addresses: IP:host:port, IP:port (listen only), IP:[::1]:port, UNIX:/path"
+session id (hex), payload size, and for responses the result and round-trip time.\n{}",
+        nal::ADDRESS_HELP)
 )]
 pub struct Args {
-    /// Address to accept clients on (required), e.g. IP:9002 or UNIX:/tmp/snoop
+    /// Address to accept clients on (required), e.g. IP:9002, :9002 or
+    /// /tmp/snoop
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
 
     /// Address of the server to relay to (required), e.g. IP:127.0.0.1:9001
+    /// or 127.0.0.1:9001
     #[arg(long, value_name = "ADDR")]
     pub server: Option<String>,
 
@@ -151,6 +154,18 @@ mod tests {
         assert_eq!(c.output, None);
         let c = parse(&["-connect", "UNIX:/tmp/s", "-listen", "UNIX:/tmp/l"]).unwrap();
         assert_eq!(c.server.to_string(), "UNIX:/tmp/s");
+    }
+
+    #[test]
+    fn the_forms_of_other_daemons_are_accepted() {
+        let c = parse(&["-listen", ":9002", "-server", "127.0.0.1:9001"]).unwrap();
+        assert_eq!(c.listen.to_string(), "IP:9002");
+        assert_eq!(c.server.to_string(), "IP:127.0.0.1:9001");
+        let c = parse(&["-listen", "./snoop.sock", "-server", "[::1]:9001"]).unwrap();
+        assert_eq!(c.listen.to_string(), "UNIX:./snoop.sock");
+        assert_eq!(c.server.to_string(), "IP:[::1]:9001");
+        let e = parse(&["-listen", ":9002", "-server", ":9001"]).unwrap_err();
+        assert!(e.contains("needs a host"), "{e}");
     }
 
     #[test]

@@ -29,15 +29,17 @@ pub const MAX_PROGRESS: u64 = MAX_OPS;
     name = "dc_test",
     about = "Runs random ADD/REMOVE/GET/HAVE operations against a distcache server or \
              dc_client proxy and checks every answer against a model of what it should hold.",
-    after_help = "Options also work with a single dash, as in the original (-connect, -ops...).\n\
+    after_help = format!("Options also work with a single dash, as in the original (-connect, -ops...).\n\
                   The model ignores expiry and eviction: keep -timeout minus -timevar longer than the run and \
                   -sessions within the server's cache size.\n\
                   Eg. dc_test -connect UNIX:/tmp/session_cache -sessions 10 -persistent\n\n\
-                  Load mode: dc_test -connect IP:127.0.0.1:9001 -conns 16 -depth 16 -duration 10 -prefill\n\
-                  checks every answer as well, and prints ops/s and latency percentiles (see docs/performance.md)."
+                  Load mode: dc_test -connect 127.0.0.1:9001 -conns 16 -depth 16 -duration 10 -prefill\n\
+                  checks every answer as well, and prints ops/s and latency percentiles (see docs/performance.md).\n\n\
+                  {}", nal::ADDRESS_HELP)
 )]
 pub struct Args {
-    /// Server or proxy address: IP:host:port or UNIX:/path (required).
+    /// Server or proxy address (required): host:port, IP:host:port, a unix
+    /// socket path or UNIX:/path.
     #[arg(long, value_name = "ADDR")]
     pub connect: Option<String>,
     /// Number of sessions to test with, 1 to 512.
@@ -548,7 +550,18 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert!(matches!(other("IP:9001"), L::NotConnectable(_)));
+        assert!(matches!(other(":9001"), L::NotConnectable(_)));
         assert!(matches!(other("nowhere"), L::Address(_)));
+        for (plain, canonical) in [
+            ("127.0.0.1:9001", "IP:127.0.0.1:9001"),
+            ("[::1]:9001", "IP:[::1]:9001"),
+            ("/tmp/dc.sock", "UNIX:/tmp/dc.sock"),
+        ] {
+            match mode(&["-connect", plain, "-load"]) {
+                Ok(Mode::Load(c)) => assert_eq!(c.connect.to_string(), canonical),
+                other => panic!("{plain}: {other:?}"),
+            }
+        }
         let text = err(&["-depth", "0"]).to_string();
         assert_eq!(text, "--depth 0 is out of range (1 to 1024)");
     }

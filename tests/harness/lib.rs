@@ -561,3 +561,50 @@ impl Conn {
         buf
     }
 }
+
+/// Scrapes `/metrics` at `address`, in any form dc_server's `-metrics`
+/// takes (`127.0.0.1:9101`, `IP:127.0.0.1:9101`, `[::1]:9101`; a `:port`
+/// is scraped on 127.0.0.1), with a bare HTTP/1.0 GET. Panics unless the
+/// answer is a 200; returns the body.
+pub fn scrape(address: &str) -> String {
+    let parsed = nal::Address::parse(address).unwrap_or_else(|e| panic!("{e}"));
+    let parsed = match parsed {
+        nal::Address::Ip { host: None, port } => nal::Address::Ip {
+            host: Some("127.0.0.1".into()),
+            port,
+        },
+        other => other,
+    };
+    let socket = parsed
+        .resolve()
+        .unwrap_or_else(|e| panic!("metrics address {address}: {e}"));
+    let mut s = TcpStream::connect_timeout(&socket, IO_TIMEOUT)
+        .unwrap_or_else(|e| panic!("metrics endpoint {address}: {e}"));
+    s.set_read_timeout(Some(IO_TIMEOUT)).expect("read timeout");
+    write!(s, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").expect("send the request");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read the answer");
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    assert!(
+        head.starts_with("HTTP/1.") && head.contains(" 200 "),
+        "scrape of {address}: {text}"
+    );
+    body.to_string()
+}
+
+/// Scrapes `address` until `check` holds (metrics are published every
+/// 500 ms), for at most 5 s, and returns that scrape.
+pub fn scrape_until(address: &str, check: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = scrape(address);
+        if check(&text) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "metrics at {address} never matched:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -60,7 +60,8 @@ impl fmt::Debug for Client {
 
 impl Client {
     /// A client for the server at `address`, which must be connectable
-    /// (`IP:host:port` or `UNIX:/path`, not `IP:port`).
+    /// (`host:port`, `IP:host:port`, a path or `UNIX:/path`; not `:port` or
+    /// `IP:port`).
     ///
     /// In [`Mode::Persistent`] without [`late_connect`](Options::late_connect)
     /// this connects now and fails if it cannot; otherwise no connection is

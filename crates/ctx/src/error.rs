@@ -180,9 +180,9 @@ pub enum ArgumentError {
 /// A failed client call.
 #[derive(Debug, Error)]
 pub enum ClientError {
-    /// The address names no particular host (`IP:<port>`), so nothing can
+    /// The address names no particular host (`IP:<port>`, `:<port>`), so nothing can
     /// connect to it.
-    #[error("{address} cannot be connected to: an address without a host can only listen (expected IP:host:port or UNIX:/path)")]
+    #[error("{address} cannot be connected to: an address without a host can only listen (expected host:port, [ipv6]:port, IP:host:port or a unix socket path)")]
     NotConnectable {
         /// The address, in canonical form.
         address: String,

@@ -3,16 +3,19 @@
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use nal::Address;
+use nal::{Address, AddressError};
 use prometheus_client::registry::Registry;
 use thiserror::Error;
 
 /// Why the metrics endpoint could not start.
 #[derive(Debug, Error)]
 pub enum ExporterError {
-    /// Metrics are served over TCP only.
-    #[error("-metrics needs an IP address (IP:host:port or IP:port), not \"{0}\"")]
+    /// Metrics are served over TCP only (Prometheus scrapes nothing else).
+    #[error("-metrics needs a TCP address (host:port, :port, [ipv6]:port, IP:host:port or IP:port), not the unix socket \"{0}\"")]
     NotIp(String),
+    /// The `-metrics` value is not an address.
+    #[error("-metrics: {0}")]
+    Address(#[from] AddressError),
     /// The address could not be bound.
     #[error("cannot serve metrics on \"{address}\": {reason}")]
     Bind {
@@ -21,6 +24,16 @@ pub enum ExporterError {
         /// What went wrong.
         reason: String,
     },
+}
+
+/// The `-metrics` option's value as an address to serve on: any TCP form
+/// ([`Address`] lists them), not a unix socket. Checked when the command
+/// line is read, so a bad value fails before anything is bound.
+pub fn parse_address(text: &str) -> Result<Address, ExporterError> {
+    match Address::parse(text)? {
+        Address::Unix(_) => Err(ExporterError::NotIp(text.to_owned())),
+        address => Ok(address),
+    }
 }
 
 /// Serves `GET /metrics` (any other path: 404) on a thread of its own.
@@ -45,7 +58,12 @@ impl Exporter {
         let server =
             Arc::new(tiny_http::Server::http(socket).map_err(|e| bind_err(e.to_string()))?);
         let bound = match server.server_addr().to_ip() {
-            Some(a) => format!("IP:{}:{}", a.ip(), a.port()),
+            // Through Address, so that an IPv6 address gets its brackets.
+            Some(a) => Address::Ip {
+                host: Some(a.ip().to_string()),
+                port: a.port(),
+            }
+            .to_string(),
             None => address.to_string(),
         };
         let serving = Arc::clone(&server);
@@ -95,5 +113,70 @@ fn serve(server: &tiny_http::Server, registry: &Registry) {
         if let Err(e) = request.respond(response) {
             log::debug!("metrics scrape failed: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    #[test]
+    fn metrics_take_every_tcp_form_and_no_unix_socket() {
+        for (text, canonical) in [
+            ("127.0.0.1:9100", "IP:127.0.0.1:9100"),
+            (":9100", "IP:9100"),
+            ("[::1]:9100", "IP:[::1]:9100"),
+            ("localhost:9100", "IP:localhost:9100"),
+            ("IP:127.0.0.1:9100", "IP:127.0.0.1:9100"),
+            ("IP:9100", "IP:9100"),
+        ] {
+            let address = parse_address(text).unwrap();
+            assert_eq!(address.to_string(), canonical, "{text}");
+        }
+        for (text, needle) in [
+            ("/run/m.sock", "not the unix socket \"/run/m.sock\""),
+            ("UNIX:/run/m", "not the unix socket \"UNIX:/run/m\""),
+            ("9100", "-metrics: invalid address \"9100\""),
+            ("http://h:1", "a URL is not an address"),
+        ] {
+            let message = parse_address(text).unwrap_err().to_string();
+            assert!(message.contains(needle), "{text}: {message}");
+        }
+    }
+
+    #[test]
+    fn serves_on_a_plain_host_port() {
+        let address = parse_address("127.0.0.1:0").unwrap();
+        let exporter = Exporter::start(&address, Arc::new(Registry::default())).unwrap();
+        let bound = exporter.address().strip_prefix("IP:").unwrap().to_owned();
+        let mut stream = std::net::TcpStream::connect(&bound).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        assert!(
+            reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200"),
+            "{reply}"
+        );
+    }
+
+    #[test]
+    fn an_ipv6_address_is_reported_with_brackets() {
+        let address = parse_address("[::1]:0").unwrap();
+        let exporter = Exporter::start(&address, Arc::new(Registry::default())).unwrap();
+        assert!(
+            exporter.address().starts_with("IP:[::1]:"),
+            "{}",
+            exporter.address()
+        );
+        assert_eq!(
+            Address::parse(exporter.address()).unwrap().unix_path(),
+            None
+        );
     }
 }

@@ -14,7 +14,7 @@ mod rate;
 
 use prometheus_client::metrics::counter::Counter;
 
-pub use exporter::{Exporter, ExporterError};
+pub use exporter::{parse_address, Exporter, ExporterError};
 pub use prometheus_client::metrics::family::Family;
 pub use prometheus_client::metrics::gauge::Gauge;
 pub use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};

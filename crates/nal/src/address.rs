@@ -1,5 +1,6 @@
-//! libnal address syntax: `IP:host:port`, `IP:port`, `UNIX:/path`; see
-//! [`Address`].
+//! Address syntax: libnal's `IP:host:port`, `IP:port`, `UNIX:/path`, and
+//! the forms other daemons take (`host:port`, `:port`, `[::1]:port`, a plain
+//! path); see [`Address`].
 
 use std::fmt;
 use std::io;
@@ -17,12 +18,29 @@ pub const MAX_ADDRESS_LEN: usize = 255;
 /// bytes including the terminating NUL.
 pub const MAX_UNIX_PATH_LEN: usize = 107;
 
-/// What every "invalid address" message tells the user to write instead.
-const EXPECTED: &str = "IP:host:port, IP:port or UNIX:/path";
+/// What every "invalid address" message tells the user to write instead:
+/// every accepted form.
+pub const ADDRESS_FORMS: &str = "host:port, :port, [ipv6]:port, /path, ./path, \
+                                 IP:host:port, IP:port, IP:[ipv6]:port or UNIX:path";
 
-/// A network address in libnal syntax.
+/// The "Addresses:" paragraph of the programs' `--help`, one form per line.
+pub const ADDRESS_HELP: &str = "\
+Addresses:
+  host:port, IP:host:port      a host name or IPv4 address, e.g. 127.0.0.1:9001
+  [ipv6]:port, IP:[ipv6]:port  an IPv6 address, e.g. [::1]:9001
+  :port, IP:port               every interface (to listen on only)
+  /path, ./path, UNIX:path     a unix socket; a path without UNIX: must start
+                               with / ./ ../ or hold a / and no colon";
+
+/// The distcache prefixes, matched case-sensitively.
+const PREFIXES: [&str; 4] = ["IP", "IPv4", "UNIX", "FD"];
+
+/// A network address.
 ///
-/// The accepted forms, with prefixes matched case-sensitively:
+/// Two families of forms are accepted. First the distcache (libnal) forms,
+/// recognised by the text before the first colon and matched
+/// case-sensitively; they keep the original's meaning, so `IP:9001` is port
+/// 9001 on every interface, never a host called "IP":
 ///
 /// ```text
 /// IP:<port>  IPv4:<port>  IP::<port>   every local interface; listen only
@@ -33,15 +51,35 @@ const EXPECTED: &str = "IP:host:port, IP:port or UNIX:/path";
 ///
 /// The host is everything between the prefix's colon and the next colon, so
 /// `IP:a:b:c` is invalid: its port would be `b:c`. The original library's
-/// `FD:` forms are refused with an error that says so, and Unix paths longer
-/// than the kernel's limit are refused rather than silently cut short.
+/// `FD:` forms are refused with an error that says so.
+///
+/// Then the forms every other daemon's listen address takes, for anything
+/// without a distcache prefix, tried in this order:
+///
+/// ```text
+/// /<path>  ./<path>  ../<path>         a Unix socket: starts with / ./ ../
+/// <dir>/<name>                         a Unix socket: a '/' and no ':'
+/// <host>:<port>                        a DNS name or dotted quad
+/// [<ipv6>]:<port>                      an IPv6 literal
+/// :<port>                              every local interface; listen only
+/// ```
+///
+/// That rule is unambiguous because a `host:port` never holds a `/` and
+/// always holds a `:`. A bare name (`dc.sock`, `localhost`, `9001`) is
+/// refused: it could be a file or a host whose port was forgotten. The host
+/// of a plain `host:port` is letters, digits, `.`, `-` and `_`; a case
+/// variant of a prefix (`ip:80`, `unix:/x`), an IPv6 address without
+/// brackets and a URL (`http://host:port`) are refused with a message saying
+/// what to write instead. Unix paths longer than the kernel's limit are
+/// refused rather than silently cut short.
 ///
 /// Parsing never touches the network; host names are resolved by
 /// [`Address::resolve`], which binds and connects call.
 ///
-/// Its [`Display`](fmt::Display) form is canonical (`IP:host:port`,
-/// `IP:port`, `IP:[::1]:9001`, `UNIX:/path`) and parses back to the same
-/// value.
+/// Its [`Display`](fmt::Display) form is canonical, in the distcache forms
+/// (`IP:host:port`, `IP:port`, `IP:[::1]:9001`, `UNIX:/path`), and parses
+/// back to the same value: `127.0.0.1:9100` displays as
+/// `IP:127.0.0.1:9100`, `/run/dc.sock` as `UNIX:/run/dc.sock`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Address {
     /// A TCP address.
@@ -60,13 +98,14 @@ pub enum Address {
 
 /// Why a string is not a valid [`Address`].
 ///
-/// Every message quotes the bad input and says which forms are expected.
+/// Every message quotes the bad input and lists the accepted forms
+/// ([`ADDRESS_FORMS`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AddressError {
     /// The string is shorter than [`MIN_ADDRESS_LEN`] or longer than
     /// [`MAX_ADDRESS_LEN`] bytes.
     #[error("invalid address {address:?}: expected {expected} (length {len} bytes is outside {min}-{max})",
-        expected = EXPECTED, min = MIN_ADDRESS_LEN, max = MAX_ADDRESS_LEN)]
+        expected = ADDRESS_FORMS, min = MIN_ADDRESS_LEN, max = MAX_ADDRESS_LEN)]
     Length {
         /// The rejected input.
         address: String,
@@ -74,17 +113,20 @@ pub enum AddressError {
         len: usize,
     },
 
-    /// There is no colon, so there is no prefix.
-    #[error("invalid address {address:?}: expected {expected} (missing the \"IP:\" or \"UNIX:\" prefix)",
-        expected = EXPECTED)]
-    MissingPrefix {
+    /// There is neither a colon nor a slash: no port, and not a path.
+    #[error("invalid address {address:?}: expected {expected} (no ':' and no '/': write host:port, \
+        :port for every interface, or ./name for a unix socket in this directory)",
+        expected = ADDRESS_FORMS)]
+    NoPortOrPath {
         /// The rejected input.
         address: String,
     },
 
-    /// The prefix is not `IP`, `IPv4` or `UNIX`.
-    #[error("invalid address {address:?}: expected {expected} (unknown prefix {prefix:?}; prefixes are case-sensitive)",
-        expected = EXPECTED)]
+    /// The text before the first colon looks like a prefix but is not
+    /// `IP`, `IPv4` or `UNIX` (e.g. `ip:`, `TCP:host:port`).
+    #[error("invalid address {address:?}: expected {expected} (unknown prefix {prefix:?}; \
+        the prefixes are IP:, IPv4: and UNIX:, case-sensitive)",
+        expected = ADDRESS_FORMS)]
     UnknownPrefix {
         /// The rejected input.
         address: String,
@@ -92,18 +134,38 @@ pub enum AddressError {
         prefix: String,
     },
 
+    /// A URL (`http://host:port`), where an address was wanted.
+    #[error("invalid address {address:?}: expected {expected} (a URL is not an address: \
+        write just host:port)",
+        expected = ADDRESS_FORMS)]
+    Url {
+        /// The rejected input.
+        address: String,
+    },
+
     /// An `FD:` address. The original library used these internally for
     /// already-open descriptors; this implementation does not support them.
     #[error("invalid address {address:?}: FD: addresses (already-open file descriptors) are not supported; expected {expected}",
-        expected = EXPECTED)]
+        expected = ADDRESS_FORMS)]
     FdUnsupported {
         /// The rejected input.
         address: String,
     },
 
+    /// The host of a plain `host:port` holds other characters than
+    /// letters, digits, `.`, `-` and `_`.
+    #[error("invalid address {address:?}: expected {expected} ({detail})",
+        expected = ADDRESS_FORMS)]
+    BadHost {
+        /// The rejected input.
+        address: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+
     /// The port is missing, not decimal, or above 65535.
     #[error("invalid address {address:?}: expected {expected} (port {port:?} is not a number 0-65535)",
-        expected = EXPECTED)]
+        expected = ADDRESS_FORMS)]
     BadPort {
         /// The rejected input.
         address: String,
@@ -111,9 +173,10 @@ pub enum AddressError {
         port: String,
     },
 
-    /// A bracketed host is malformed or not an IPv6 literal.
-    #[error("invalid address {address:?}: expected IP:[ipv6]:port, {expected} ({detail})",
-        expected = EXPECTED)]
+    /// A bracketed host is malformed or not an IPv6 literal, or an IPv6
+    /// literal is missing its brackets.
+    #[error("invalid address {address:?}: expected {expected} ({detail})",
+        expected = ADDRESS_FORMS)]
     BadIpv6 {
         /// The rejected input.
         address: String,
@@ -121,9 +184,9 @@ pub enum AddressError {
         detail: String,
     },
 
-    /// The path of a `UNIX:` address is empty, too long or contains NUL.
+    /// A Unix socket path is empty, too long or contains NUL.
     #[error("invalid address {address:?}: expected {expected} ({detail})",
-        expected = EXPECTED)]
+        expected = ADDRESS_FORMS)]
     BadUnixPath {
         /// The rejected input.
         address: String,
@@ -137,9 +200,11 @@ impl AddressError {
     pub fn address(&self) -> &str {
         match self {
             AddressError::Length { address, .. }
-            | AddressError::MissingPrefix { address }
+            | AddressError::NoPortOrPath { address }
             | AddressError::UnknownPrefix { address, .. }
+            | AddressError::Url { address }
             | AddressError::FdUnsupported { address }
+            | AddressError::BadHost { address, .. }
             | AddressError::BadPort { address, .. }
             | AddressError::BadIpv6 { address, .. }
             | AddressError::BadUnixPath { address, .. } => address,
@@ -148,27 +213,30 @@ impl AddressError {
 }
 
 impl Address {
-    /// Parses an address in libnal syntax; see [`Address`] for the forms.
+    /// Parses an address in any accepted form; see [`Address`].
     pub fn parse(s: &str) -> Result<Address, AddressError> {
-        let address = || s.to_owned();
         if !(MIN_ADDRESS_LEN..=MAX_ADDRESS_LEN).contains(&s.len()) {
             return Err(AddressError::Length {
-                address: address(),
+                address: s.to_owned(),
                 len: s.len(),
             });
         }
-        let Some((prefix, rest)) = s.split_once(':') else {
-            return Err(AddressError::MissingPrefix { address: address() });
-        };
-        match prefix {
-            "IP" | "IPv4" => parse_ip(s, prefix, rest),
-            "UNIX" => parse_unix(s, rest),
-            "FD" => Err(AddressError::FdUnsupported { address: address() }),
-            _ => Err(AddressError::UnknownPrefix {
-                address: address(),
-                prefix: prefix.to_owned(),
-            }),
+        if let Some((prefix, rest)) = s.split_once(':') {
+            match prefix {
+                "IP" | "IPv4" => return parse_ip(s, prefix, rest),
+                "UNIX" => return parse_unix(s, rest),
+                "FD" => {
+                    return Err(AddressError::FdUnsupported {
+                        address: s.to_owned(),
+                    })
+                }
+                _ => {}
+            }
         }
+        if is_plain_path(s) {
+            return parse_unix(s, s);
+        }
+        parse_plain_host_port(s)
     }
 
     /// Whether a listener can be bound here. Every valid address can listen.
@@ -262,32 +330,17 @@ impl Address {
 }
 
 fn parse_ip(s: &str, prefix: &str, rest: &str) -> Result<Address, AddressError> {
-    let bad_ipv6 = |detail: String| AddressError::BadIpv6 {
-        address: s.to_owned(),
-        detail,
-    };
     let (host, port_text) = if let Some(bracketed) = rest.strip_prefix('[') {
         if prefix != "IP" {
-            return Err(bad_ipv6(format!(
-                "{prefix}: cannot take a bracketed IPv6 address; write IP:[ipv6]:port"
-            )));
+            return Err(AddressError::BadIpv6 {
+                address: s.to_owned(),
+                detail: format!(
+                    "{prefix}: cannot take a bracketed IPv6 address; write IP:[ipv6]:port"
+                ),
+            });
         }
-        let Some((literal, after)) = bracketed.split_once(']') else {
-            return Err(bad_ipv6("missing ']' after the IPv6 address".into()));
-        };
-        let Ok(ip) = literal.parse::<Ipv6Addr>() else {
-            return Err(bad_ipv6(format!(
-                "bracketed host {literal:?} is not an IPv6 address"
-            )));
-        };
-        let Some(port_text) = after.strip_prefix(':') else {
-            return Err(bad_ipv6(format!(
-                "expected \":<port>\" after ']', found {after:?}"
-            )));
-        };
-        // Stored in canonical form so that equal addresses compare equal and
-        // Display round-trips.
-        (Some(ip.to_string()), port_text)
+        let (ip, port_text) = parse_bracketed(s, bracketed)?;
+        (Some(ip), port_text)
     } else {
         match rest.split_once(':') {
             None => (None, rest),
@@ -295,11 +348,128 @@ fn parse_ip(s: &str, prefix: &str, rest: &str) -> Result<Address, AddressError> 
             Some((host, port_text)) => (Some(host.to_owned()), port_text),
         }
     };
-    let port = parse_port(port_text).ok_or_else(|| AddressError::BadPort {
+    Ok(Address::Ip {
+        host,
+        port: port_of(s, port_text)?,
+    })
+}
+
+/// Whether `s`, which has no distcache prefix, is a Unix socket path: it
+/// starts with `/`, `./` or `../`, or it holds a `/` and no `:`. Neither
+/// can be a `host:port`, which never holds a `/` and always a `:`.
+fn is_plain_path(s: &str) -> bool {
+    s.starts_with('/')
+        || s.starts_with("./")
+        || s.starts_with("../")
+        || (s.contains('/') && !s.contains(':'))
+}
+
+/// `host:port`, `:port` or `[ipv6]:port`, without a prefix.
+fn parse_plain_host_port(s: &str) -> Result<Address, AddressError> {
+    if s.contains("://") {
+        return Err(AddressError::Url {
+            address: s.to_owned(),
+        });
+    }
+    if let Some(bracketed) = s.strip_prefix('[') {
+        let (ip, port_text) = parse_bracketed(s, bracketed)?;
+        return Ok(Address::Ip {
+            host: Some(ip),
+            port: port_of(s, port_text)?,
+        });
+    }
+    let Some((host, port_text)) = s.split_once(':') else {
+        return Err(AddressError::NoPortOrPath {
+            address: s.to_owned(),
+        });
+    };
+    if port_text.contains(':') {
+        // More than one colon: an IPv6 literal without its brackets, or a
+        // prefix this parser does not know.
+        let unbracketed = s.parse::<Ipv6Addr>().is_ok()
+            || s.rsplit_once(':')
+                .is_some_and(|(ip, _)| ip.parse::<Ipv6Addr>().is_ok());
+        if unbracketed {
+            return Err(AddressError::BadIpv6 {
+                address: s.to_owned(),
+                detail: "an IPv6 address needs brackets, as in [::1]:9001".into(),
+            });
+        }
+        if host.is_empty() {
+            return Err(AddressError::BadPort {
+                address: s.to_owned(),
+                port: port_text.to_owned(),
+            });
+        }
+        return Err(AddressError::UnknownPrefix {
+            address: s.to_owned(),
+            prefix: host.to_owned(),
+        });
+    }
+    if ["IPv6"]
+        .iter()
+        .chain(&PREFIXES)
+        .any(|p| host.eq_ignore_ascii_case(p))
+    {
+        return Err(AddressError::UnknownPrefix {
+            address: s.to_owned(),
+            prefix: host.to_owned(),
+        });
+    }
+    if let Some(bad) = host
+        .chars()
+        .find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
+    {
+        let detail = if bad == '/' {
+            format!(
+                "host {host:?} holds a '/': a unix socket path with a ':' in it \
+                 must start with / or ./, or be written UNIX:path"
+            )
+        } else {
+            format!("host {host:?} holds {bad:?}: a host is letters, digits, '.', '-' and '_'")
+        };
+        return Err(AddressError::BadHost {
+            address: s.to_owned(),
+            detail,
+        });
+    }
+    Ok(Address::Ip {
+        host: (!host.is_empty()).then(|| host.to_owned()),
+        port: port_of(s, port_text)?,
+    })
+}
+
+/// The IPv6 literal (in canonical form) and the port text of
+/// `<ipv6>]:<port>`, the part of `s` after its `[`.
+fn parse_bracketed<'a>(s: &str, bracketed: &'a str) -> Result<(String, &'a str), AddressError> {
+    let bad_ipv6 = |detail: String| AddressError::BadIpv6 {
         address: s.to_owned(),
-        port: port_text.to_owned(),
-    })?;
-    Ok(Address::Ip { host, port })
+        detail,
+    };
+    let Some((literal, after)) = bracketed.split_once(']') else {
+        return Err(bad_ipv6("missing ']' after the IPv6 address".into()));
+    };
+    let Ok(ip) = literal.parse::<Ipv6Addr>() else {
+        return Err(bad_ipv6(format!(
+            "bracketed host {literal:?} is not an IPv6 address"
+        )));
+    };
+    let Some(port_text) = after.strip_prefix(':') else {
+        return Err(bad_ipv6(format!(
+            "expected \":<port>\" after ']', found {after:?}"
+        )));
+    };
+    // Stored in canonical form so that equal addresses compare equal and
+    // Display round-trips.
+    Ok((ip.to_string(), port_text))
+}
+
+/// The port `text` of address `s`, or the error that quotes both.
+fn port_of(s: &str, text: &str) -> Result<u16, AddressError> {
+    parse_port(text).ok_or_else(|| AddressError::BadPort {
+        address: s.to_owned(),
+        port: text.to_owned(),
+    })
 }
 
 /// Decimal digits only: `u16::from_str` alone would also take a leading `+`.
@@ -387,19 +557,59 @@ mod tests {
             ),
             ("UNIX:rel", Address::Unix(PathBuf::from("rel"))),
             ("UNIX:/a:b:c", Address::Unix(PathBuf::from("/a:b:c"))),
+            // The forms without a prefix.
+            ("127.0.0.1:9100", ip(Some("127.0.0.1"), 9100)),
+            ("localhost:9001", ip(Some("localhost"), 9001)),
+            ("cache-1.example.com:0", ip(Some("cache-1.example.com"), 0)),
+            ("_srv.local:1", ip(Some("_srv.local"), 1)),
+            ("IPX:80", ip(Some("IPX"), 80)),
+            ("Unixhost:80", ip(Some("Unixhost"), 80)),
+            (":9001", ip(None, 9001)),
+            (":0", ip(None, 0)),
+            ("[::1]:9001", ip(Some("::1"), 9001)),
+            ("[0:0::1]:1", ip(Some("::1"), 1)),
+            ("[::]:80", ip(Some("::"), 80)),
+            ("/run/dc.sock", Address::Unix(PathBuf::from("/run/dc.sock"))),
+            ("/a:b", Address::Unix(PathBuf::from("/a:b"))),
+            ("./dc.sock", Address::Unix(PathBuf::from("./dc.sock"))),
+            ("./x:1", Address::Unix(PathBuf::from("./x:1"))),
+            ("../up/dc", Address::Unix(PathBuf::from("../up/dc"))),
+            ("run/dc.sock", Address::Unix(PathBuf::from("run/dc.sock"))),
+            ("//", Address::Unix(PathBuf::from("//"))),
         ];
         for (text, want) in cases {
             assert_eq!(Address::parse(text).as_ref(), Ok(&want), "{text}");
             assert_eq!(text.parse::<Address>(), Ok(want), "{text}");
         }
-        let longest = format!("UNIX:/{}", "p".repeat(MAX_UNIX_PATH_LEN - 1));
+        let longest = format!("/{}", "p".repeat(MAX_UNIX_PATH_LEN - 1));
+        assert!(Address::parse(&format!("UNIX:{longest}")).is_ok());
         assert!(Address::parse(&longest).is_ok());
+    }
+
+    /// The distcache prefixes keep their meaning: `IP:9001` is port 9001
+    /// on every interface, not the host "IP", and so on.
+    #[test]
+    fn prefixes_win_over_host_port() {
+        assert_eq!(Address::parse("IP:9001"), Ok(ip(None, 9001)));
+        assert_eq!(Address::parse("IPv4:9001"), Ok(ip(None, 9001)));
+        assert_eq!(
+            Address::parse("UNIX:9001"),
+            Ok(Address::Unix(PathBuf::from("9001")))
+        );
+        assert!(matches!(
+            Address::parse("FD:9001"),
+            Err(AddressError::FdUnsupported { .. })
+        ));
+        // A host called IP is still written with the prefix.
+        assert_eq!(Address::parse("IP:IP:9001"), Ok(ip(Some("IP"), 9001)));
     }
 
     #[test]
     fn bad_forms_name_the_input() {
         let too_long_path = format!("UNIX:/{}", "p".repeat(MAX_UNIX_PATH_LEN));
+        let too_long_plain_path = format!("/{}", "p".repeat(MAX_UNIX_PATH_LEN));
         let too_long = format!("IP:{}:1", "h".repeat(MAX_ADDRESS_LEN));
+        let too_long_plain = format!("{}:1", "h".repeat(MAX_ADDRESS_LEN));
         let bad = [
             "",
             "I",
@@ -435,6 +645,39 @@ mod tests {
             "nocolon",
             &too_long_path,
             &too_long,
+            // The forms without a prefix.
+            "9001",
+            "localhost",
+            "dc.sock",
+            ":",
+            ":x",
+            ":65536",
+            ":a:b",
+            "host:",
+            "host:port",
+            "host:+1",
+            "a b:80",
+            "host,x:80",
+            "run/a:b",
+            "::1",
+            "::1:9001",
+            "fe80::1:80",
+            "1:2:3:4:5:6:7:8",
+            "[::1]",
+            "[::1]:",
+            "[::1]9001",
+            "[::1:80",
+            "[1.2.3.4]:80",
+            "[]:80",
+            "http://127.0.0.1:9100",
+            "tcp://h:1",
+            "Ip:80",
+            "ipV4:80",
+            "Unix:/tmp/x",
+            "fd:3",
+            "/tmp/\0x",
+            &too_long_plain_path,
+            &too_long_plain,
         ];
         for text in bad {
             let err = Address::parse(text).expect_err(text);
@@ -444,7 +687,7 @@ mod tests {
                 message.contains(&format!("{text:?}")),
                 "message for {text:?} does not quote it: {message}"
             );
-            assert!(message.contains(EXPECTED), "{message}");
+            assert!(message.contains(ADDRESS_FORMS), "{message}");
         }
     }
 
@@ -452,7 +695,8 @@ mod tests {
     fn exact_messages() {
         assert_eq!(
             Address::parse("IP:a:b:c").unwrap_err().to_string(),
-            "invalid address \"IP:a:b:c\": expected IP:host:port, IP:port or UNIX:/path \
+            "invalid address \"IP:a:b:c\": expected host:port, :port, [ipv6]:port, /path, \
+             ./path, IP:host:port, IP:port, IP:[ipv6]:port or UNIX:path \
              (port \"b:c\" is not a number 0-65535)"
         );
         let fd = Address::parse("FD:3").unwrap_err().to_string();
@@ -465,6 +709,23 @@ mod tests {
         assert!(
             matches!(prefix, AddressError::UnknownPrefix { ref prefix, .. } if prefix == "unix")
         );
+        for (text, kind, needle) in [
+            ("localhost", "NoPortOrPath", "./name for a unix socket"),
+            ("9001", "NoPortOrPath", ":port for every interface"),
+            ("TCP:h:80", "UnknownPrefix", "unknown prefix \"TCP\""),
+            ("ip:80", "UnknownPrefix", "case-sensitive"),
+            ("http://h:80", "Url", "a URL is not an address"),
+            ("::1:9001", "BadIpv6", "needs brackets, as in [::1]:9001"),
+            ("fe80::1", "BadIpv6", "needs brackets"),
+            ("run/a:b", "BadHost", "must start with / or ./"),
+            ("a b:80", "BadHost", "host \"a b\" holds ' '"),
+            (":a:b", "BadPort", "port \"a:b\""),
+            ("[::1]9001", "BadIpv6", "after ']'"),
+        ] {
+            let err = Address::parse(text).unwrap_err();
+            assert!(format!("{err:?}").starts_with(kind), "{text}: {err:?}");
+            assert!(err.to_string().contains(needle), "{text}: {err}");
+        }
     }
 
     #[test]
@@ -475,6 +736,13 @@ mod tests {
             ("IPv4:localhost:09001", "IP:localhost:9001"),
             ("IP:[0::1]:1", "IP:[::1]:1"),
             ("UNIX:/tmp/x", "UNIX:/tmp/x"),
+            ("127.0.0.1:9100", "IP:127.0.0.1:9100"),
+            ("localhost:09001", "IP:localhost:9001"),
+            (":9001", "IP:9001"),
+            ("[0::1]:1", "IP:[::1]:1"),
+            ("/run/dc.sock", "UNIX:/run/dc.sock"),
+            ("./dc.sock", "UNIX:./dc.sock"),
+            ("run/dc.sock", "UNIX:run/dc.sock"),
         ] {
             let address = Address::parse(text).unwrap();
             assert_eq!(address.to_string(), canonical);
@@ -484,9 +752,19 @@ mod tests {
 
     #[test]
     fn listen_and_connect() {
-        let listen_only = Address::parse("IP:9001").unwrap();
-        assert!(listen_only.can_listen() && !listen_only.can_connect());
-        for text in ["IP:localhost:9001", "IP:[::1]:1", "UNIX:/tmp/x"] {
+        for text in ["IP:9001", ":9001", "IPv4::9001"] {
+            let listen_only = Address::parse(text).unwrap();
+            assert!(listen_only.can_listen() && !listen_only.can_connect());
+        }
+        for text in [
+            "IP:localhost:9001",
+            "IP:[::1]:1",
+            "UNIX:/tmp/x",
+            "localhost:9001",
+            "[::1]:1",
+            "/tmp/x",
+            "./x",
+        ] {
             let address = Address::parse(text).unwrap();
             assert!(address.can_listen() && address.can_connect(), "{text}");
         }
@@ -552,7 +830,36 @@ mod tests {
         ]
     }
 
+    /// `address` written without a prefix, where it has such a form: a
+    /// host that spells a prefix, or a path that does not look like one,
+    /// needs the prefix.
+    fn plain_form(address: &Address) -> Option<String> {
+        match address {
+            Address::Ip { host: None, port } => Some(format!(":{port}")),
+            Address::Ip {
+                host: Some(host),
+                port,
+            } if host.contains(':') => Some(format!("[{host}]:{port}")),
+            Address::Ip {
+                host: Some(host),
+                port,
+            } => (!["ip", "ipv4", "ipv6", "unix", "fd"].contains(&host.as_str()))
+                .then(|| format!("{host}:{port}")),
+            Address::Unix(path) => {
+                let path = path.to_str()?;
+                is_plain_path(path).then(|| path.to_owned())
+            }
+        }
+    }
+
     proptest! {
+        #[test]
+        fn plain_forms_mean_the_same(address in any_address()) {
+            if let Some(plain) = plain_form(&address) {
+                prop_assert_eq!(Address::parse(&plain), Ok(address));
+            }
+        }
+
         #[test]
         fn display_round_trips(address in any_address()) {
             let text = address.to_string();
@@ -560,7 +867,7 @@ mod tests {
         }
 
         #[test]
-        fn parse_never_panics_and_round_trips(text in "\\PC{0,80}|(IP|IPv4|UNIX|FD):[\\[\\]:0-9a-f.]{0,30}") {
+        fn parse_never_panics_and_round_trips(text in "\\PC{0,80}|((IP|IPv4|UNIX|FD):)?[\\[\\]:/0-9a-f.]{0,30}") {
             if let Ok(address) = Address::parse(&text) {
                 prop_assert_eq!(Address::parse(&address.to_string()), Ok(address));
             }

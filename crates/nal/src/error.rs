@@ -32,9 +32,9 @@ pub enum NalError {
         source: io::Error,
     },
 
-    /// The address cannot be connected to: `IP:<port>` names every local
+    /// The address cannot be connected to: `IP:<port>` (or `:<port>`) names every local
     /// interface and is only meaningful for listening.
-    #[error("cannot connect to {address:?}: an address without a host can only listen (expected IP:host:port or UNIX:/path)")]
+    #[error("cannot connect to {address:?}: an address without a host can only listen (expected host:port, [ipv6]:port, IP:host:port or a unix socket path)")]
     NotConnectable {
         /// The address, in canonical form.
         address: String,

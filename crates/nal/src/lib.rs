@@ -2,7 +2,8 @@
 //! original C library libnal.
 //!
 //! An [`Address`] is parsed from libnal syntax (`IP:host:port`, `IP:port`,
-//! `UNIX:/path`); a [`Listener`] binds one and accepts [`Stream`]s, and
+//! `UNIX:/path`) or the forms other daemons take (`host:port`, `:port`,
+//! `[::1]:port`, `/path`); a [`Listener`] binds one and accepts [`Stream`]s, and
 //! [`Stream::connect`] makes one. A [`Connection`] pairs a stream with capped
 //! input and output [`Buffer`]s and drains readiness the way an edge-triggered
 //! event loop needs, and a [`Selector`] waits for that readiness (it is
@@ -26,7 +27,10 @@ mod selector;
 mod stream;
 mod tls;
 
-pub use address::{Address, AddressError, MAX_ADDRESS_LEN, MAX_UNIX_PATH_LEN, MIN_ADDRESS_LEN};
+pub use address::{
+    Address, AddressError, ADDRESS_FORMS, ADDRESS_HELP, MAX_ADDRESS_LEN, MAX_UNIX_PATH_LEN,
+    MIN_ADDRESS_LEN,
+};
 pub use blocking::BlockingStream;
 pub use buffer::{Buffer, BufferFull, MIN_READ, RELEASE_ABOVE};
 pub use connection::{Connection, Fill};

@@ -28,7 +28,7 @@ pub struct UpstreamTls {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum UpstreamTlsError {
     /// TLS runs over TCP only.
-    #[error("TLS needs an IP: server address (IP:host:port), not \"{0}\"")]
+    #[error("TLS needs a TCP server address (host:port or IP:host:port), not \"{0}\"")]
     NotIp(String),
     /// The host is neither an IP address nor a valid DNS name.
     #[error("the server host \"{0}\" cannot be checked against a certificate: not a valid DNS name or IP address")]

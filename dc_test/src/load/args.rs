@@ -196,7 +196,9 @@ pub enum LoadArgsError {
     #[error(transparent)]
     Address(#[from] AddressError),
     /// `--connect` names an address that can only listen.
-    #[error("cannot connect to \"{0}\": give a host (IP:host:port) or UNIX:/path")]
+    #[error(
+        "cannot connect to \"{0}\": give a host (host:port, IP:host:port) or a unix socket path"
+    )]
     NotConnectable(String),
     /// A number out of its range.
     #[error("--{option} {value} is out of range ({range})")]
