@@ -151,7 +151,8 @@ unsafe fn hand_out(
 }
 
 /// Creates a context for the server (or `dc_client` proxy) at `target`, a
-/// libnal address such as `UNIX:/path` or `IP:host:port`.
+/// libnal address such as `UNIX:/path` or `IP:host:port` (or any other
+/// form `nal::Address` takes, such as `/path` or `host:port`).
 ///
 /// Returns NULL if `target` is NULL, longer than [`MAX_TARGET_LEN`], not a
 /// connectable address, or — with `DC_CTX_FLAG_PERSISTENT` and without
