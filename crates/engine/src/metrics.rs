@@ -10,7 +10,7 @@ use std::sync::Arc;
 use dc_metrics::{counter, exponential_buckets, Count, Family, Gauge, Histogram, Labels, Registry};
 use dc_ops::{OpKind, Protocol};
 use dc_protocol::{Operation, Status};
-use dc_store::StoreStats;
+use dc_store::{Limits, StoreStats};
 
 use crate::execute::{ExecStats, Outcome};
 use crate::stats::{OpStats, STATUSES};
@@ -37,6 +37,9 @@ pub struct ServerMetrics {
     published: OpStats,
     sessions: Gauge,
     session_bytes: Gauge,
+    sessions_limit: Gauge,
+    session_bytes_limit: Gauge,
+    connections_limit: Gauge,
     expirations: Count,
     evictions: Count,
     store_published: StoreStats,
@@ -105,6 +108,26 @@ impl ServerMetrics {
             "session_bytes",
             "Bytes of session ids and data stored",
             session_bytes.clone(),
+        );
+        // The caps, so that a dashboard or an alert can compare the sizes
+        // and connections against them without knowing the command line.
+        let sessions_limit = Gauge::default();
+        registry.register(
+            "sessions_limit",
+            "Most sessions held (-sessions); the ones due to expire soonest are evicted beyond",
+            sessions_limit.clone(),
+        );
+        let session_bytes_limit = Gauge::default();
+        registry.register(
+            "session_bytes_limit",
+            "Most bytes of session ids and data held (-memory)",
+            session_bytes_limit.clone(),
+        );
+        let connections_limit = Gauge::default();
+        registry.register(
+            "connections_limit",
+            "Most client connections served at once (-max-connections)",
+            connections_limit.clone(),
         );
         let expirations = Count::default();
         registry.register(
@@ -194,6 +217,9 @@ impl ServerMetrics {
             published: OpStats::default(),
             sessions,
             session_bytes,
+            sessions_limit,
+            session_bytes_limit,
+            connections_limit,
             expirations,
             evictions,
             store_published: StoreStats::default(),
@@ -209,6 +235,14 @@ impl ServerMetrics {
     /// The registry, for the HTTP exporter.
     pub fn registry(&self) -> Arc<Registry> {
         Arc::clone(&self.registry)
+    }
+
+    /// Publishes the caps the server runs with (once, at start-up).
+    pub(crate) fn set_limits(&self, limits: &Limits, max_connections: usize) {
+        let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.sessions_limit.set(gauge(limits.max_sessions));
+        self.session_bytes_limit.set(gauge(limits.max_bytes));
+        self.connections_limit.set(gauge(max_connections));
     }
 
     pub(crate) fn refused(&self, why: Refusal) {
@@ -377,6 +411,7 @@ mod tests {
             evictions: 2,
             expirations: 1,
         };
+        m.set_limits(&Limits::new(1000, 1 << 20).unwrap(), 64);
         m.publish_ops(&ops);
         m.publish_store(&store, 4);
         m.publish_ops(&ops); // nothing new: nothing added twice
@@ -399,6 +434,9 @@ mod tests {
             "distcache_evictions_total 2",
             "distcache_expirations_total 1",
             "distcache_connections_open 4",
+            "distcache_sessions_limit 1000",
+            "distcache_session_bytes_limit 1048576",
+            "distcache_connections_limit 64",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
         }

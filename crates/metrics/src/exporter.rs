@@ -26,6 +26,9 @@ pub enum ExporterError {
     },
 }
 
+/// The content type of a scrape.
+const OPENMETRICS: &[u8] = b"application/openmetrics-text; version=1.0.0; charset=utf-8";
+
 /// The `-metrics` option's value as an address to serve on: any TCP form
 /// ([`Address`] lists them), not a unix socket. Checked when the command
 /// line is read, so a bad value fails before anything is bound.
@@ -100,10 +103,10 @@ fn serve(server: &tiny_http::Server, registry: &Registry) {
         let response = if *request.method() == tiny_http::Method::Get && path == "/metrics" {
             let body = crate::render(registry);
             let mut r = tiny_http::Response::from_string(body);
-            if let Ok(h) = tiny_http::Header::from_bytes(
-                &b"Content-Type"[..],
-                &b"text/plain; version=0.0.4; charset=utf-8"[..],
-            ) {
+            // What prometheus-client's encoder writes (HELP and TYPE name
+            // the family without _total, and it ends in "# EOF"): read as
+            // the older text format, the counters would lose their HELP.
+            if let Ok(h) = tiny_http::Header::from_bytes(&b"Content-Type"[..], OPENMETRICS) {
                 r.add_header(h);
             }
             r
@@ -163,6 +166,13 @@ mod tests {
             reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200"),
             "{reply}"
         );
+        assert!(
+            reply.to_ascii_lowercase().contains(
+                "\r\ncontent-type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\n"
+            ),
+            "{reply}"
+        );
+        assert!(reply.ends_with("# EOF\n"), "{reply}");
     }
 
     #[test]

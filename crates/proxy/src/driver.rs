@@ -238,6 +238,7 @@ impl Proxy {
         selector
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .map_err(io_err("registering signal handlers"))?;
+        let metrics = ProxyMetrics::new(&config.server, config.mux.max_clients);
         Ok(Proxy {
             resolver,
             selector,
@@ -251,7 +252,7 @@ impl Proxy {
             touched: Vec::new(),
             accept_retry_at: None,
             logs: Logs::new(),
-            metrics: ProxyMetrics::new(),
+            metrics,
             next_tick: Instant::now(),
         })
     }

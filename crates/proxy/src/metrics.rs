@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use dc_metrics::{counter, exponential_buckets, Count, Family, Gauge, Histogram, Labels, Registry};
 use dc_protocol::Operation;
+use nal::Address;
 
 use crate::error::LossReason;
 use crate::stats::{Outcome, Stats};
@@ -75,9 +76,28 @@ fn as_gauge(n: usize) -> i64 {
 }
 
 impl ProxyMetrics {
-    /// Registers every metric.
-    pub fn new() -> ProxyMetrics {
+    /// Registers every metric, for a proxy to `server` taking up to
+    /// `max_clients` local connections.
+    pub fn new(server: &Address, max_clients: usize) -> ProxyMetrics {
         let mut registry = Registry::with_prefix("distcache_client");
+        // The server as a label of its own series (always 1), the usual
+        // way to name what a process talks to: a dashboard joins it onto
+        // upstream_up to show each node's server.
+        let upstream = Family::<Labels, Gauge>::default();
+        registry.register(
+            "upstream_info",
+            "The cache server this proxy forwards to (-server), as the label server; always 1",
+            upstream.clone(),
+        );
+        upstream
+            .get_or_create(&vec![("server", server.to_string())])
+            .set(1);
+        gauge(
+            &mut registry,
+            "connections_limit",
+            "Most local client connections at once (-max-clients, as fitted to the open-file limit)",
+        )
+        .set(as_gauge(max_clients));
         let family = Family::<Labels, Count>::default();
         registry.register(
             "requests",
@@ -252,19 +272,14 @@ fn add(counter: &Count, now: u64, before: u64) {
     }
 }
 
-impl Default for ProxyMetrics {
-    fn default() -> Self {
-        ProxyMetrics::new()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn publishes_deltas_under_stable_names() {
-        let mut m = ProxyMetrics::new();
+        let server = Address::parse("IP:cachehost:9001").unwrap();
+        let mut m = ProxyMetrics::new(&server, 77);
         let mut stats = Stats::default();
         stats.count(Operation::Get, Outcome::Hit);
         stats.count(Operation::Get, Outcome::Miss);
@@ -307,6 +322,8 @@ mod tests {
             r#"distcache_client_connections_refused_total{reason="protocol"} 0"#,
             "distcache_client_throttled_total 4",
             "distcache_client_request_duration_seconds_count 1",
+            r#"distcache_client_upstream_info{server="IP:cachehost:9001"} 1"#,
+            "distcache_client_connections_limit 77",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
         }

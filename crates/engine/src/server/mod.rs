@@ -191,6 +191,7 @@ impl Server {
             return Err(ServerError::Listeners(config.listeners.len()));
         }
         let metrics = ServerMetrics::new();
+        metrics.set_limits(&config.limits, config.connections.max_connections);
         let mut listeners = Vec::with_capacity(config.listeners.len());
         for listen in &config.listeners {
             listeners.push((Listener::bind(&listen.address)?, listen.door));
