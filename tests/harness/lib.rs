@@ -11,6 +11,8 @@
 //! executable; `cargo test --workspace` builds them (each binary package has
 //! an integration test of its own, which makes cargo build the binary).
 
+pub mod promql;
+
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
