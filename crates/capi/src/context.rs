@@ -132,9 +132,16 @@ mod tests {
             b"IP:a:b:c",
             b"\xff\xfe",
             b"FD:3",
+            b":9001",
+            b"localhost",
+            b"::1:9001",
         ] {
             assert!(Context::new(target, 0).is_none(), "{target:?}");
         }
+        // The forms without a prefix, as every tool takes them.
+        assert!(Context::new(b"127.0.0.1:1", 0).is_some());
+        assert!(Context::new(b"[::1]:1", 0).is_some());
+        assert!(Context::new(b"/nonexistent/dc.sock", 0x1 | 0x8).is_some());
         // Per-operation and LATE contexts connect at the first operation.
         assert!(Context::new(b"IP:127.0.0.1:1", 0).is_some());
         assert!(Context::new(b"UNIX:/nonexistent/dc.sock", 0x1 | 0x8).is_some());
