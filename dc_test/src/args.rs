@@ -395,6 +395,9 @@ mod tests {
         let c = load(&["--ops", "10", "--duration", "2.5", "--prefill", "--json"]);
         assert_eq!(c.duration, Some(Duration::from_millis(2500)));
         assert!(c.prefill && c.json && !c.new_conn_per_op);
+        assert_eq!(c.plot, None);
+        let c = load(&["-plot", "/tmp/run.SVG"]);
+        assert_eq!(c.plot, Some("/tmp/run.SVG".into()));
         let c = load(&[
             "-new-conn-per-op",
             "-conns",
@@ -543,6 +546,13 @@ mod tests {
             }
         );
         assert!(matches!(err(&["-mix", "get=0"]), L::Mix(_)));
+        for bad in ["run.png", "run", "svg"] {
+            assert_eq!(err(&["-plot", bad]), L::PlotNotSvg(bad.into()), "{bad}");
+        }
+        assert_eq!(
+            err(&["-plot", "run.png"]).to_string(),
+            "--plot \"run.png\": the chart is written as SVG, give a file name ending in .svg"
+        );
         let other = |connect: &str| match mode(&["-connect", connect, "-load"]) {
             Err(ArgsError::Load(e)) => e,
             other => panic!("{other:?}"),
