@@ -34,7 +34,8 @@ pub const MAX_PROGRESS: u64 = MAX_OPS;
                   -sessions within the server's cache size.\n\
                   Eg. dc_test -connect UNIX:/tmp/session_cache -sessions 10 -persistent\n\n\
                   Load mode: dc_test -connect IP:127.0.0.1:9001 -conns 16 -depth 16 -duration 10 -prefill\n\
-                  checks every answer as well, and prints ops/s and latency percentiles (see docs/performance.md)."
+                  checks every answer as well, and prints ops/s and latency percentiles (see docs/performance.md);\n\
+                  add -plot run.svg for a chart of throughput and latency over the run."
 )]
 pub struct Args {
     /// Server or proxy address: IP:host:port or UNIX:/path (required).

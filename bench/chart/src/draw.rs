@@ -25,7 +25,7 @@ const SECTION_ROW: f64 = 34.0;
 const BAR: f64 = 17.0;
 const CASE_GAP: f64 = 13.0;
 /// Room left of the bars for the case names.
-const NAMES: u32 = 250;
+const NAMES: u32 = 285;
 /// Room right of the plot for the ratio column.
 const RATIOS: u32 = 86;
 
@@ -143,6 +143,13 @@ fn draw<DB: DrawingBackend>(
     ))?;
     for section in sections {
         let (_, y) = chart.backend_coord(&(low, top - SECTION_ROW / 2.0 - 2.0));
+        // The heading's row is blank across, axis and grid included: it
+        // is read as a break between sections, and nothing crosses the
+        // text.
+        root.draw(&Rectangle::new(
+            [(0, y - 12), (WIDTH as i32, y + 12)],
+            WHITE.filled(),
+        ))?;
         let heading = ("sans-serif", 16)
             .into_font()
             .style(FontStyle::Bold)
