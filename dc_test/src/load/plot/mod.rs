@@ -13,10 +13,13 @@
 //! elements for the viewer to lay out: no font is read here, and the file
 //! renders the same in a browser or with `rsvg-convert`. The drawing takes
 //! a [`RunChart`], plain numbers, so it can be tested without a run.
+//! [`PlotFile`] is where it goes; `labels` writes its numbers.
 
-use std::fs::File;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+mod file;
+mod labels;
+
+use std::io;
+use std::path::PathBuf;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -27,6 +30,11 @@ use super::args::LoadConfig;
 use super::report::Summary;
 use super::tally::Tally;
 use super::timeline::Slice;
+
+pub use self::file::PlotFile;
+use self::labels::{
+    log_bounds, log_ticks, nines_label, rate_label, seconds_axis, seconds_label, us_label,
+};
 
 /// Size of the chart, in pixels.
 pub const SIZE: (u32, u32) = (1100, 1200);
@@ -466,140 +474,6 @@ fn distribution(h: &hdrhistogram::Histogram<u64>) -> Vec<(f64, u64)> {
     curve
 }
 
-/// A log axis's bounds around `values` (µs), with some room, never empty.
-fn log_bounds(values: impl Iterator<Item = u64>) -> (f64, f64) {
-    let (low, high) = values.fold((u64::MAX, 0), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    if high == 0 {
-        return (1.0, 1000.0);
-    }
-    let low = (low.max(1) as f64 / 1.6).max(0.5);
-    let high = (high as f64 * 1.6).max(low * 10.0);
-    (low, high)
-}
-
-/// Ticks for a log axis from `low` to `high`: 1, 2, 5 times the powers of
-/// ten in the range, or the powers of ten alone when that would crowd it.
-fn log_ticks(low: f64, high: f64) -> Vec<f64> {
-    let ticks = |mantissas: &[f64]| -> Vec<f64> {
-        let first = low.log10().floor() as i32;
-        let last = high.log10().ceil() as i32;
-        (first..=last)
-            .flat_map(|e| mantissas.iter().map(move |m| m * 10f64.powi(e)))
-            .filter(|v| (low..=high).contains(v))
-            .collect()
-    };
-    let dense = ticks(&[1.0, 2.0, 5.0]);
-    if dense.len() > 10 {
-        ticks(&[1.0])
-    } else {
-        dense
-    }
-}
-
-/// 850 µs, 1.5 ms, 12 ms, 2.5 s.
-pub fn us_label(us: f64) -> String {
-    let (value, unit) = if us < 1e3 {
-        (us, "µs")
-    } else if us < 1e6 {
-        (us / 1e3, "ms")
-    } else {
-        (us / 1e6, "s")
-    };
-    format!("{} {unit}", short(value))
-}
-
-/// 950, 15.2k, 183k, 1.2M.
-pub fn rate_label(rate: f64) -> String {
-    if rate < 1e3 {
-        short(rate)
-    } else if rate < 1e6 {
-        format!("{}k", short(rate / 1e3))
-    } else {
-        format!("{}M", short(rate / 1e6))
-    }
-}
-
-/// Three significant digits at most, no trailing zeros: 1.5, 15.2, 183.
-fn short(v: f64) -> String {
-    let text = if v >= 100.0 {
-        format!("{v:.0}")
-    } else if v >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    };
-    if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        text
-    }
-}
-
-fn seconds_label(s: f64) -> String {
-    if s >= 1.0 {
-        format!("{} s", short(s))
-    } else {
-        format!("{} ms", short(s * 1e3))
-    }
-}
-
-fn seconds_axis(s: f64) -> String {
-    short(s)
-}
-
-/// 0 nines: 0%, 1: 90%, 2: 99%, 3: 99.9%...
-fn nines_label(nines: f64) -> String {
-    let n = nines.round() as i32;
-    match n {
-        i32::MIN..=0 => "0%".to_string(),
-        1 => "90%".to_string(),
-        2 => "99%".to_string(),
-        n => format!("99.{}%", "9".repeat((n - 2) as usize)),
-    }
-}
-
-/// Where the chart goes: opened before the run, so that a path that
-/// cannot be written fails before any load is sent.
-#[derive(Debug)]
-pub struct PlotFile {
-    path: PathBuf,
-    file: File,
-}
-
-impl PlotFile {
-    /// Creates (or truncates) `path`.
-    pub fn create(path: &Path) -> Result<PlotFile, PlotError> {
-        let file = File::create(path).map_err(|source| PlotError::File {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Ok(PlotFile {
-            path: path.to_path_buf(),
-            file,
-        })
-    }
-
-    /// Writes the chart and closes the file.
-    pub fn write(mut self, svg: &str) -> Result<(), PlotError> {
-        let path = std::mem::take(&mut self.path);
-        self.file
-            .write_all(svg.as_bytes())
-            .and_then(|()| self.file.sync_all())
-            .map_err(|source| PlotError::File { path, source })
-    }
-
-    /// No chart after all (the run could not start): removes the empty
-    /// file.
-    pub fn abandon(self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-
-    /// The file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -739,43 +613,5 @@ mod tests {
         // 50 + 1 answers over 110 ms.
         assert!((p[1].ops_per_sec - 51.0 / 0.11).abs() < 1e-6, "{p:?}");
         assert!(p[1].latency.unwrap()[2] >= 4900);
-    }
-
-    #[test]
-    fn labels() {
-        assert_eq!(us_label(850.0), "850 µs");
-        assert_eq!(us_label(1500.0), "1.5 ms");
-        assert_eq!(us_label(12_000.0), "12 ms");
-        assert_eq!(us_label(2_500_000.0), "2.5 s");
-        assert_eq!(rate_label(182_591.0), "183k");
-        assert_eq!(rate_label(15_236.0), "15.2k");
-        assert_eq!(rate_label(1_200_000.0), "1.2M");
-        assert_eq!(rate_label(0.0), "0");
-        assert_eq!(nines_label(0.0), "0%");
-        assert_eq!(nines_label(1.0), "90%");
-        assert_eq!(nines_label(4.0), "99.99%");
-        assert_eq!(
-            log_ticks(60.0, 2000.0),
-            [100.0, 200.0, 500.0, 1000.0, 2000.0]
-        );
-        assert_eq!(log_ticks(1.0, 1e7).len(), 8);
-    }
-
-    #[test]
-    fn an_unwritable_path_is_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("no/such/dir/run.svg");
-        let e = PlotFile::create(&path).unwrap_err();
-        let text = e.to_string();
-        assert!(
-            text.starts_with(&format!("cannot write the chart to {path:?}: ")),
-            "{text}"
-        );
-        let ok = dir.path().join("run.svg");
-        let file = PlotFile::create(&ok).unwrap();
-        file.write("<svg/>").unwrap();
-        assert_eq!(std::fs::read_to_string(&ok).unwrap(), "<svg/>");
-        PlotFile::create(&ok).unwrap().abandon();
-        assert!(!ok.exists());
     }
 }
