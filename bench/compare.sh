@@ -35,7 +35,12 @@
 # Environment: CASE_SECONDS (10), SERVER_CPU (0), CLIENT_CPU (1),
 # SKIP_BUILD=1 (use the binaries already built), NO_REDIS=1, NO_MEMCACHED=1,
 # ONLY_PEERS=1 (skip the distcache and redis-benchmark-mix sections),
-# CARGO_TARGET_DIR (where cargo builds; default ./target).
+# CARGO_TARGET_DIR (where cargo builds; default ./target),
+# RESULTS (where the figures go as CSV; default docs/performance.csv),
+# CHART (the chart of them, drawn by dc_bench_chart from bench/chart;
+# default docs/performance.svg; CHART= to draw none).
+# At the end, every figure measured goes to RESULTS, one line per server
+# and case, and dc_bench_chart draws them all in one chart to CHART.
 # Redis is installed from the distribution's packages (redis-server,
 # redis-tools) when missing and running as root; otherwise the Redis
 # columns say it was skipped.
@@ -47,6 +52,8 @@ SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=$TARGET_DIR/release
+RESULTS=${RESULTS:-$ROOT/docs/performance.csv}
+CHART=${CHART-$ROOT/docs/performance.svg}
 IDS=10000
 VALUE_LEN=800 # the mean of 100..1500
 TTL_MS=300000
@@ -130,15 +137,18 @@ json_field() {
 
 # ---------------------------------------------------------------- build
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    log "building release binaries (cargo build --release -p dc_server -p dc_client -p dc_test)"
-    (cd "$ROOT" && cargo build --release -q -p dc_server -p dc_client -p dc_test)
+    log "building release binaries (cargo build --release -p dc_server -p dc_client -p dc_test -p dc_bench_chart)"
+    (cd "$ROOT" && cargo build --release -q -p dc_server -p dc_client -p dc_test -p dc_bench_chart)
 fi
-for b in dc_server dc_test; do
+NEEDED=(dc_server dc_test)
+[[ -z $CHART ]] || NEEDED+=(dc_bench_chart)
+for b in "${NEEDED[@]}"; do
     [[ -x $BIN/$b ]] || { echo "missing $BIN/$b" >&2; exit 1; }
 done
 
 log "machine: $(nproc) CPUs, $(uname -r); server on CPU $SERVER_CPU, generator on CPU $CLIENT_CPU; $CASE_SECONDS s per case"
-log "load average now: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the figures)"
+LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
+log "load average now: $LOADAVG (other work on the machine skews the figures)"
 
 # ---------------------------------------------------------------- distcache
 DC_OPS=() DC_P50=() DC_P99=() DC_P999=() DC_NOTE=()
@@ -514,4 +524,51 @@ if [[ ${#RB[@]} -gt 0 ]]; then
                 "$(num "${RB[peer.$t.$pipe]:-}")" "$(ratio "${RB[dc.$t.$pipe]:-}" "${RB[peer.$t.$pipe]:-}")"
         done
     done
+fi
+
+# ---------------------------------------------------------------- results and chart
+# One CSV line per server and case (see bench/chart/src/results.rs); no
+# field may hold a comma.
+{
+    echo "# bench/compare.sh, $(date -u '+%Y-%m-%d %H:%M UTC'), $CASE_SECONDS s per case, load average $LOADAVG at the start"
+    echo "section,case,server,ops_per_sec,p50_us,p99_us"
+    row() { [[ -z $4 ]] || printf '%s,%s,%s,%.0f,%s,%s\n' "$1" "$2" "$3" "$4" "$5" "$6"; }
+    s="distcache protocol: dc_test load mode; Redis: redis-benchmark SET NX PX / GET / DEL (p50 and p99 of GET)"
+    for case in 1 2 3 4; do
+        name=${NAMES[$case]}
+        [[ $case != 4 ]] || name="new unix conn per op (dc: via dc_client)"
+        row "$s" "${name// x / × }" dc_server "${DC_OPS[$case]:-}" "${DC_P50[$case]:-}" "${DC_P99[$case]:-}"
+        row "$s" "${name// x / × }" redis-server "${REDIS_OPS[$case]:-}" "${REDIS_P50[$case]:-}" "${REDIS_P99[$case]:-}"
+    done
+    s="same generator: dc_test -proto against dc_server's front doors and the real servers"
+    for proto in redis memcache memcache-binary; do
+        case $proto in
+            redis) label=RESP peer=redis-server ;;
+            memcache) label="memcache text" peer=memcached ;;
+            memcache-binary) label="memcache binary" peer=memcached ;;
+        esac
+        for shape in "${SHAPES[@]}"; do
+            name=${shape%%:*}
+            d=dc.$proto.$name p=peer.$proto.$name
+            row "$s" "$label ${name/x/ × }" dc_server "${P_OPS[$d]:-}" "${P_P50[$d]:-}" "${P_P99[$d]:-}"
+            row "$s" "$label ${name/x/ × }" "$peer" "${P_OPS[$p]:-}" "${P_P50[$p]:-}" "${P_P99[$p]:-}"
+        done
+    done
+    s="redis-benchmark -t set/get -c 16 -d 800 against dc_server's RESP listener and redis-server"
+    for pipe in 1 16; do
+        for t in set get; do
+            name=${t^^}
+            [[ $pipe == 1 ]] || name="$name -P 16"
+            row "$s" "$name" dc_server "${RB[dc.$t.$pipe]:-}" "" ""
+            row "$s" "$name" redis-server "${RB[peer.$t.$pipe]:-}" "" ""
+        done
+    done
+} >"$RESULTS"
+echo
+echo "figures: $RESULTS"
+if [[ -n $CHART ]]; then
+    REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
+    "$BIN/dc_bench_chart" "$RESULTS" "$CHART" \
+        -note "bench/compare.sh at $REV, $(date -u +%Y-%m-%d), $CASE_SECONDS s per case; $(nproc) CPUs: server on CPU $SERVER_CPU, load generator on CPU $CLIENT_CPU; load average $LOADAVG at the start"
+    echo "chart: $CHART"
 fi

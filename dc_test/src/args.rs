@@ -34,7 +34,8 @@ pub const MAX_PROGRESS: u64 = MAX_OPS;
                   -sessions within the server's cache size.\n\
                   Eg. dc_test -connect UNIX:/tmp/session_cache -sessions 10 -persistent\n\n\
                   Load mode: dc_test -connect 127.0.0.1:9001 -conns 16 -depth 16 -duration 10 -prefill\n\
-                  checks every answer as well, and prints ops/s and latency percentiles (see docs/performance.md).\n\n\
+                  checks every answer as well, and prints ops/s and latency percentiles (see docs/performance.md);\n\
+                  add -plot run.svg for a chart of throughput and latency over the run.\n\n\
                   {}", nal::ADDRESS_HELP)
 )]
 pub struct Args {
@@ -397,6 +398,9 @@ mod tests {
         let c = load(&["--ops", "10", "--duration", "2.5", "--prefill", "--json"]);
         assert_eq!(c.duration, Some(Duration::from_millis(2500)));
         assert!(c.prefill && c.json && !c.new_conn_per_op);
+        assert_eq!(c.plot, None);
+        let c = load(&["-plot", "/tmp/run.SVG"]);
+        assert_eq!(c.plot, Some("/tmp/run.SVG".into()));
         let c = load(&[
             "-new-conn-per-op",
             "-conns",
@@ -545,6 +549,13 @@ mod tests {
             }
         );
         assert!(matches!(err(&["-mix", "get=0"]), L::Mix(_)));
+        for bad in ["run.png", "run", "svg"] {
+            assert_eq!(err(&["-plot", bad]), L::PlotNotSvg(bad.into()), "{bad}");
+        }
+        assert_eq!(
+            err(&["-plot", "run.png"]).to_string(),
+            "--plot \"run.png\": the chart is written as SVG, give a file name ending in .svg"
+        );
         let other = |connect: &str| match mode(&["-connect", connect, "-load"]) {
             Err(ArgsError::Load(e)) => e,
             other => panic!("{other:?}"),

@@ -502,3 +502,135 @@ fn proto_mistakes_are_one_clear_error() {
     let stderr = run("-proto memcache-binary -ttl-ms 1500");
     assert!(stderr.contains("whole seconds"), "{stderr}");
 }
+
+/// The texts of an SVG's `<text>` elements.
+fn svg_texts(svg: &str) -> Vec<String> {
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| {
+            let body = &t[t.find('>')? + 1..];
+            Some(body[..body.find("</text>")?].trim().to_string())
+        })
+        .collect()
+}
+
+/// A PNG's width and height, from its IHDR chunk.
+fn png_size(png: &[u8]) -> (u32, u32) {
+    assert!(
+        png.len() > 24 && png.starts_with(b"\x89PNG\r\n\x1a\n") && &png[12..16] == b"IHDR",
+        "not a PNG"
+    );
+    let word = |at: usize| u32::from_be_bytes([png[at], png[at + 1], png[at + 2], png[at + 3]]);
+    (word(16), word(20))
+}
+
+#[test]
+fn plot_draws_the_run_and_it_renders() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let svg_path = dir.path().join("run.svg");
+    let out = dc_test_line(&format!(
+        "-connect {} -conns 4 -depth 4 -ids 2000 -duration 2 -prefill -plot {}",
+        server.address(),
+        svg_path.display()
+    ));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "Info, load: chart written to {}",
+            svg_path.display()
+        )),
+        "{stderr}"
+    );
+    let svg = std::fs::read_to_string(&svg_path).expect("the chart was written");
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    let texts = svg_texts(&svg);
+    let title = format!(
+        "dc_test load: distcache to {}, 4 conns × 4 in flight",
+        server.address()
+    );
+    for text in [
+        title.as_str(),
+        "Throughput, per 33.3 ms slice",
+        "Latency per slice: p50, p99, p99.9 (log scale)",
+        "Latency distribution over the whole run (log scale)",
+        "p50",
+        "p99",
+        "p99.9",
+        "99%",
+    ] {
+        assert!(texts.iter().any(|t| t == text), "{text:?} not in {texts:?}");
+    }
+    let workload = &texts[1];
+    assert!(
+        workload.starts_with("mix add=20,get=70,remove=10,have=0; 2000 ids of 32 bytes"),
+        "{workload}"
+    );
+    let measured = &texts[2];
+    assert!(
+        measured.contains(" ops in 2.0 s: ") && measured.ends_with("; 0 errors"),
+        "{measured}"
+    );
+    assert!(!texts.iter().any(|t| t == "no operations answered"));
+    // Every series has points: a polyline in its colour with many of them.
+    for colour in ["#1F77B4", "#2CA02C", "#FF7F0E", "#D62728"] {
+        let line = svg
+            .split("<polyline")
+            .skip(1)
+            .find(|l| l.contains(&format!("stroke=\"{colour}\"")) && l.contains("points="))
+            .unwrap_or_else(|| panic!("no line in {colour}"));
+        let points = line.split("points=\"").nth(1).unwrap_or("");
+        let points = points[..points.find('"').unwrap_or(0)]
+            .split_whitespace()
+            .count();
+        assert!(points >= 30, "{colour}: {points} points");
+    }
+
+    // And it renders: rsvg-convert (Debian librsvg2-bin) makes a PNG of it.
+    assert!(
+        installed("rsvg-convert"),
+        "rsvg-convert is not installed: install it (Debian: apt-get install librsvg2-bin; .ci/run does)"
+    );
+    let png_path = dir.path().join("run.png");
+    let rendered = Command::new("rsvg-convert")
+        .arg(&svg_path)
+        .arg("-o")
+        .arg(&png_path)
+        .output()
+        .expect("rsvg-convert runs");
+    assert!(
+        rendered.status.success(),
+        "rsvg-convert: {}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    let png = std::fs::read(&png_path).expect("rsvg-convert wrote the PNG");
+    assert_eq!(png_size(&png), (1100, 1200));
+    // Three panels of lines and text, not a blank page (which compresses
+    // to a few kilobytes).
+    assert!(png.len() > 40_000, "{} bytes", png.len());
+}
+
+#[test]
+fn an_unwritable_plot_fails_before_the_run() {
+    // Nobody listens there either: the chart's error comes first, before
+    // any connection is tried.
+    let port = free_port();
+    let out = dc_test_line(&format!(
+        "-connect IP:127.0.0.1:{port} -load -plot /nonexistent/dir/run.svg"
+    ));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim(),
+        "Error, cannot write the chart to \"/nonexistent/dir/run.svg\": No such file or directory (os error 2)"
+    );
+    let out = dc_test_line(&format!("-connect IP:127.0.0.1:{port} -plot run.png"));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--plot \"run.png\": the chart is written as SVG"),
+        "{stderr}"
+    );
+    assert!(!Path::new("run.png").exists());
+}

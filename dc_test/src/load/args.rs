@@ -6,6 +6,7 @@
 //! options (`--sessions`, `--datamin`, `--persistent`...) are refused in
 //! load mode by clap, as conflicting with this group.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
@@ -47,7 +48,7 @@ pub const DEFAULT_TTL_MS: u32 = 300_000;
 /// Highest `--rate`: far above what one machine can generate.
 pub const MAX_RATE: f64 = 100_000_000.0;
 
-pub const LOAD_OPTIONS: [&str; 17] = [
+pub const LOAD_OPTIONS: [&str; 18] = [
     "load",
     "proto",
     "conns",
@@ -65,6 +66,7 @@ pub const LOAD_OPTIONS: [&str; 17] = [
     "threads",
     "allow_evictions",
     "json",
+    "plot",
 ];
 
 /// Load-mode options (flattened into `dc_test`'s command line).
@@ -141,6 +143,12 @@ pub struct LoadArgs {
     /// to stderr).
     #[arg(long)]
     pub json: bool,
+    /// Draw the run as a chart in FILE, an SVG: throughput and p50, p99
+    /// and p99.9 latency over the run, and the latency distribution. The
+    /// file is created before the run starts, so a path that cannot be
+    /// written fails at once.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
 }
 
 /// A checked load-mode command line.
@@ -182,6 +190,8 @@ pub struct LoadConfig {
     pub allow_evictions: bool,
     /// JSON output.
     pub json: bool,
+    /// Where to draw the chart, if asked.
+    pub plot: Option<PathBuf>,
     /// Seed, if one was given.
     pub seed: Option<u64>,
 }
@@ -256,6 +266,9 @@ pub enum LoadArgsError {
     /// An unknown `--proto`.
     #[error("--proto {0:?} is not a protocol this tool speaks (expected distcache, redis, memcache or memcache-binary)")]
     Proto(String),
+    /// `--plot` names something other than an SVG file.
+    #[error("--plot {0:?}: the chart is written as SVG, give a file name ending in .svg")]
+    PlotNotSvg(PathBuf),
     /// A lifetime memcache cannot state.
     #[error("--ttl-ms {ttl_ms} with --proto {proto}: memcache states lifetimes in whole seconds, give a multiple of 1000")]
     WholeSeconds {
@@ -405,6 +418,14 @@ impl LoadArgs {
             }
             threads
         };
+        if let Some(path) = &self.plot {
+            let svg = path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
+            if !svg {
+                return Err(LoadArgsError::PlotNotSvg(path.clone()));
+            }
+        }
         Ok(LoadConfig {
             connect: address,
             proto,
@@ -424,6 +445,7 @@ impl LoadArgs {
             threads,
             allow_evictions: self.allow_evictions,
             json: self.json,
+            plot: self.plot,
             seed,
         })
     }

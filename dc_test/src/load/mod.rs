@@ -16,6 +16,8 @@
 //!   thread over persistent pipelined connections, or one blocking client
 //!   per thread opening a connection per operation.
 //! * [`tally`] and [`report`] — counts, the latency histogram, the output.
+//! * [`timeline`] and [`plot`] — with `--plot`, answers counted per slice
+//!   of the run, and the chart drawn from them.
 //!
 //! See `docs/performance.md` for how to use it and what it measured.
 
@@ -26,8 +28,10 @@ pub mod mix;
 pub mod model;
 pub mod per_op;
 pub mod pipelined;
+pub mod plot;
 pub mod report;
 pub mod tally;
+pub mod timeline;
 pub mod wire;
 pub mod workload;
 
@@ -42,6 +46,7 @@ use nal::{BlockingStream, NalError, Stream};
 use self::args::LoadConfig;
 use self::data::{Keyspace, SplitMix64};
 use self::gate::Gate;
+use self::plot::{PlotFile, RunChart};
 use self::report::{Progress, Summary, PROGRESS_EVERY};
 use self::tally::{Live, Tally};
 use self::wire::{Distcache, MemcacheBinary, MemcacheText, Redis, Wire};
@@ -55,8 +60,24 @@ pub const MEMCACHE_TTL_MARGIN_MS: u64 = 2_000;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs the load described by `config`, prints the result and returns the
-/// exit status: success only if every answer was right.
+/// exit status: success only if every answer was right (and the chart, if
+/// asked for, was written).
 pub fn run(config: &LoadConfig) -> ExitCode {
+    let mix_ok = match config.proto {
+        Protocol::Distcache => wire::check_mix::<Distcache>(&config.mix),
+        Protocol::Redis => wire::check_mix::<Redis>(&config.mix),
+        Protocol::MemcacheText => wire::check_mix::<MemcacheText>(&config.mix),
+        Protocol::MemcacheBinary => wire::check_mix::<MemcacheBinary>(&config.mix),
+    };
+    if let Err(e) = mix_ok {
+        dc_cli::fail(e);
+    }
+    // Before any load is sent: a chart that cannot be written fails now,
+    // not after the run.
+    let plot = config
+        .plot
+        .as_deref()
+        .map(|path| PlotFile::create(path).unwrap_or_else(|e| dc_cli::fail(e)));
     let seed = config.seed.unwrap_or_else(rand::random);
     eprintln!("{}", report::start_line(config, seed));
     let driven = match config.proto {
@@ -67,7 +88,12 @@ pub fn run(config: &LoadConfig) -> ExitCode {
     };
     let tally = match driven {
         Ok(tally) => tally,
-        Err(e) => dc_cli::fail(e),
+        Err(e) => {
+            if let Some(plot) = plot {
+                plot.abandon();
+            }
+            dc_cli::fail(e)
+        }
     };
     let summary = Summary::new(config, seed, &tally);
     for line in summary.error_lines() {
@@ -79,7 +105,20 @@ pub fn run(config: &LoadConfig) -> ExitCode {
     } else {
         println!("{}", summary.line());
     }
-    if summary.errors == 0 {
+    let mut ok = summary.errors == 0;
+    // Drawn whatever the outcome: a failed run is worth looking at too.
+    if let Some(plot) = plot {
+        let path = plot.path().to_path_buf();
+        let chart = RunChart::new(config, &summary, &tally);
+        match chart.render().and_then(|svg| plot.write(&svg)) {
+            Ok(()) => eprintln!("Info, load: chart written to {}", path.display()),
+            Err(e) => {
+                eprintln!("Error, {e}");
+                ok = false;
+            }
+        }
+    }
+    if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -89,9 +128,6 @@ pub fn run(config: &LoadConfig) -> ExitCode {
 /// Sets up the workloads, connects, runs the threads and merges their
 /// counts. Fails only if the server cannot be reached at the start.
 fn drive<W: Wire>(config: &LoadConfig, seed: u64) -> Result<Tally, NalError> {
-    if let Err(e) = wire::check_mix::<W>(&config.mix) {
-        dc_cli::fail(e);
-    }
     let mut seeds = SplitMix64::new(seed);
     // The salt keeps this run's ids apart from earlier runs' on the same
     // server.
@@ -153,6 +189,7 @@ fn run_pipelined<W: Wire>(
             .map(|rate| Duration::from_secs_f64(config.conns as f64 / rate)),
         duration: config.duration,
         prefill: config.prefill,
+        slices: slices(config),
     };
     // Connection c goes to thread c % threads.
     let mut groups: Vec<Vec<(usize, Stream, Workload)>> =
@@ -172,17 +209,29 @@ fn run_pipelined<W: Wire>(
 
 fn run_per_op<W: Wire>(config: &LoadConfig, workloads: Vec<Workload>) -> Tally {
     let address = &config.connect;
-    let (prefill, duration) = (config.prefill, config.duration);
+    let settings = per_op::Settings {
+        prefill: config.prefill,
+        duration: config.duration,
+        slices: slices(config),
+    };
     let jobs = workloads
         .into_iter()
         .enumerate()
         .map(|(no, work)| {
             move |gate: &Gate, live: &Live| {
-                per_op::run::<W>(no, address, work, prefill, duration, gate, live)
+                per_op::run::<W>(no, address, work, settings, gate, live)
             }
         })
         .collect();
     supervise(config, jobs)
+}
+
+/// The slice width answers are counted in, when a chart is asked for.
+fn slices(config: &LoadConfig) -> Option<Duration> {
+    config
+        .plot
+        .as_ref()
+        .map(|_| timeline::slice_width(config.duration))
 }
 
 /// Runs each job on a thread of its own, redraws the progress line while

@@ -21,23 +21,33 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Publish to the progress counters every this many operations.
 const PUBLISH_EVERY: u64 = 64;
 
+/// How each client runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Add every id (over one connection) before the timed phase.
+    pub prefill: bool,
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+    /// With `--plot`: count answers per slice of this width too.
+    pub slices: Option<Duration>,
+}
+
 /// Runs client `no` to the end: the prefill (over one connection) if asked,
 /// then, once every thread has reached `gate`, one connection per
-/// operation until `duration` or the budget is spent. The first failure
+/// operation until the duration or the budget is spent. The first failure
 /// ends the client.
 pub fn run<W: Wire>(
     no: usize,
     address: &Address,
     mut work: Workload,
-    prefill: bool,
-    duration: Option<Duration>,
+    settings: Settings,
     gate: &Gate,
     live: &Live,
 ) -> Tally {
     let mut tally = Tally::new();
     let mut exchange = Exchange::<W>::new();
     let mut broken = false;
-    if prefill {
+    if settings.prefill {
         let result = connect(address).and_then(|mut stream| {
             while let Some(request) = exchange.prepare(&mut work, Phase::Prefill) {
                 exchange.round_trip(&mut stream, &request, &mut work, &mut tally, no)?;
@@ -52,8 +62,8 @@ pub fn run<W: Wire>(
     // Every thread must reach the barrier, whatever happened.
     gate.wait();
     let started = Instant::now();
-    tally.started = Some(started);
-    let deadline = duration.map(|d| started + d);
+    tally.start_timed(started, settings.slices);
+    let deadline = settings.duration.map(|d| started + d);
     let mut unpublished = 0;
     while !broken && deadline.is_none_or(|d| Instant::now() < d) {
         let Some(request) = exchange.prepare(&mut work, Phase::Timed) else {

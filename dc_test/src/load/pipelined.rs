@@ -69,6 +69,8 @@ pub struct Settings {
     pub duration: Option<Duration>,
     /// Add every id before the timed phase.
     pub prefill: bool,
+    /// With `--plot`: count answers per slice of this width too.
+    pub slices: Option<Duration>,
 }
 
 /// Runs `pipelines` (connection number, connected stream, workload) to the
@@ -134,7 +136,7 @@ pub fn run<W: Wire>(
     // others would wait for ever.
     gate.wait();
     let started = Instant::now();
-    tally.started = Some(started);
+    tally.start_timed(started, settings.slices);
     if let Some(event_loop) = &mut event_loop {
         let deadline = settings.duration.map(|d| started + d);
         event_loop.schedule(started);

@@ -11,6 +11,7 @@ use nal::NalError;
 use thiserror::Error;
 
 use super::model::Answer;
+use super::timeline::Timeline;
 use super::workload::Pending;
 
 /// Errors printed in full; the rest are only counted.
@@ -137,6 +138,8 @@ pub struct Tally {
     pub started: Option<Instant>,
     /// When it ended (last answer).
     pub finished: Option<Instant>,
+    /// Answers per slice of the timed phase, kept for `--plot`.
+    pub timeline: Option<Timeline>,
     published: (u64, u64, u64),
 }
 
@@ -163,8 +166,16 @@ impl Tally {
             reported: Vec::new(),
             started: None,
             finished: None,
+            timeline: None,
             published: (0, 0, 0),
         }
+    }
+
+    /// The timed phase starts at `at`; with `slices`, answers are also
+    /// counted per slice of that width (for `--plot`).
+    pub fn start_timed(&mut self, at: Instant, slices: Option<Duration>) {
+        self.started = Some(at);
+        self.timeline = slices.map(|width| Timeline::new(at, width));
     }
 
     /// Counts an answer to `pending` read at `now` (right or wrong).
@@ -177,6 +188,9 @@ impl Tally {
                 .unwrap_or(u64::MAX)
                 .clamp(1, MAX_LATENCY_US);
             self.latency.saturating_record(us);
+            if let Some(timeline) = &mut self.timeline {
+                timeline.record(now, us);
+            }
         } else {
             self.prefilled += 1;
         }
@@ -242,6 +256,11 @@ impl Tally {
             if self.reported.len() < MAX_REPORTED {
                 self.reported.push(line.clone());
             }
+        }
+        match (&mut self.timeline, &other.timeline) {
+            (Some(mine), Some(theirs)) => mine.merge(theirs),
+            (None, Some(theirs)) => self.timeline = Some(theirs.clone()),
+            _ => {}
         }
         self.started = earliest(self.started, other.started);
         self.finished = latest(self.finished, other.finished);
