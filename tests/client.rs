@@ -863,16 +863,33 @@ fn a_stalled_server_is_given_up_after_the_timeout() {
     assert!(dc.stderr().contains("no answer from the server"));
 }
 
+/// A whole request and the first 7 bytes of another in one write; once the
+/// first is answered, dc_client holds the half, so the client is in the
+/// middle of a request and is never closed to make room.
+fn make_busy(c: &mut Conn, uid: u32) {
+    let mut bytes = request(uid, HAVE, b"k");
+    bytes.extend_from_slice(&request(uid + 1, HAVE, b"k")[..7]);
+    c.send(&bytes);
+    assert_eq!(read_answer(c).payload, vec![1]);
+}
+
+/// The rest of [`make_busy`]'s half request, answered.
+fn finish_request(c: &mut Conn, uid: u32) {
+    c.send(&request(uid + 1, HAVE, b"k")[7..]);
+    assert_eq!(read_answer(c).payload, vec![1]);
+}
+
+/// At the limit with every client busy, none can be closed to make room:
+/// a newcomer is refused. (With idle ones, see tests/admission.rs.)
 #[test]
-fn local_connections_beyond_the_limit_are_refused_cleanly() {
+fn local_connections_beyond_the_limit_are_refused_cleanly_when_all_are_busy() {
     let server = start_server(&[]);
     let dc = start_dc_client(&server.address, &["-max-clients", "3"]);
     wait_connected(&dc);
     let mut conns: Vec<Conn> = (0..3)
         .map(|i| {
             let mut c = Conn::connect(&dc.address);
-            c.send(&request(i, HAVE, b"k"));
-            assert_eq!(read_answer(&mut c).payload, vec![1]);
+            make_busy(&mut c, 10 * i);
             c
         })
         .collect();
@@ -880,8 +897,7 @@ fn local_connections_beyond_the_limit_are_refused_cleanly() {
     expect_eof(&mut extra);
     assert!(dc.wait_for_log("refusing a local connection", IO_TIMEOUT));
     // The others are unaffected.
-    conns[0].send(&request(9, HAVE, b"k"));
-    assert_eq!(read_answer(&mut conns[0]).payload, vec![1]);
+    finish_request(&mut conns[0], 0);
     // Once one leaves, a newcomer is served.
     drop(conns.pop());
     let deadline = Instant::now() + IO_TIMEOUT;
@@ -1081,9 +1097,9 @@ fn each_limit_is_counted_and_logged_once_per_interval() {
     assert!(dc.wait_for_log("local client 0 closed", IO_TIMEOUT));
     let mut a = Conn::connect(&dc.address);
     let mut b = Conn::connect(&dc.address);
+    // Busy, so that none can be closed to make room.
     for c in [&mut a, &mut b] {
-        c.send(&request(1, HAVE, b"k"));
-        assert_eq!(read_answer(c).payload, [1]);
+        make_busy(c, 1);
     }
     // Three refused at the limit: one log line.
     for _ in 0..3 {

@@ -890,16 +890,25 @@ fn metrics_endpoint_counts_a_known_run() {
     });
 }
 
+/// At the limit with every connection busy (in the middle of a request),
+/// none can be closed to make room: newcomers are refused. (With idle ones,
+/// see tests/admission.rs.)
 #[test]
-fn connection_limit_refuses_the_excess_and_logs_once() {
+fn connection_limit_refuses_the_excess_when_all_are_busy_and_logs_once() {
     let metrics = dc_e2e::tcp_address(dc_e2e::free_port());
     let server = start_server(&["-max-connections", "3", "-metrics", &metrics]);
     // The harness's probe that saw the server listening counts until the
     // server has read its close.
     assert!(server.wait_for_log(" closed", Duration::from_secs(5)));
     let mut kept: Vec<Conn> = (0..3).map(|_| Conn::connect(&server.address)).collect();
+    let half = request(Request::Have { id: b"x" }, 50);
     for (i, c) in kept.iter_mut().enumerate() {
-        assert_eq!(have(c, b"x", i as u32), 1);
+        // A whole request and half of the next in one write: once the
+        // first is answered, the server holds the half.
+        let mut bytes = request(Request::Have { id: b"x" }, i as u32);
+        bytes.extend_from_slice(&half[..7]);
+        c.send(&bytes);
+        assert_eq!(read_response(c), (i as u32, vec![1]));
     }
     for _ in 0..20 {
         let mut extra = Conn::connect(&server.address);
@@ -909,10 +918,11 @@ fn connection_limit_refuses_the_excess_and_logs_once() {
             "the excess connection was served"
         );
     }
-    for (i, c) in kept.iter_mut().enumerate() {
+    for c in kept.iter_mut() {
+        c.send(&half[7..]);
         assert_eq!(
-            have(c, b"x", 10 + i as u32),
-            1,
+            read_response(c),
+            (50, vec![1]),
             "the first three are still served"
         );
     }
@@ -955,70 +965,7 @@ fn idle_connections_are_closed_after_the_timeout() {
     assert!(server.stderr().contains("idle for"));
 }
 
-/// Out of file descriptors, the server neither spins nor stops accepting
-/// for good: it retries on its tick and serves again once some are free.
-#[test]
-fn running_out_of_file_descriptors_is_survived() {
-    if std::process::Command::new("prlimit")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIPPED: prlimit (util-linux) not installed");
-        return;
-    }
-    let address = dc_e2e::tcp_address(dc_e2e::free_port());
-    let args: Vec<String> = [
-        "--nofile=24",
-        dc_e2e::bin("dc_server").to_str().unwrap(),
-        "-listen",
-        &address,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let server = Daemon::start_program(
-        std::path::Path::new("prlimit"),
-        tempfile::tempdir().unwrap(),
-        &args,
-        &address,
-    );
-    let pid = server.pid();
-    // prlimit execs the server in place, so the pid is the server's.
-    let cpu = || -> u64 {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-        let fields: Vec<&str> = stat
-            .rsplit(')')
-            .next()
-            .unwrap()
-            .split_whitespace()
-            .collect();
-        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-    };
-    let mut conns: Vec<Conn> = (0..40).map(|_| Conn::connect(&address)).collect();
-    let before = cpu();
-    std::thread::sleep(Duration::from_secs(1));
-    let spent = cpu() - before; // clock ticks, usually 100 per second
-    assert!(spent < 20, "the server spun: {spent} ticks of CPU in 1 s");
-    assert!(server.wait_for_log("accept on", Duration::from_secs(5)));
-    // Free some: the pending connections are accepted on the next ticks and
-    // a fresh one is served.
-    conns.truncate(5);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let mut c = Conn::connect(&address);
-        c.send(&request(Request::Have { id: b"x" }, 1));
-        if c.read_to_eof_or(15).len() == 15 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never served again:\n{}",
-            server.stderr()
-        );
-    }
-    drop(conns);
-}
+// Running out of file descriptors: see tests/admission.rs.
 
 mod tls {
     use super::*;

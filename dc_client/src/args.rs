@@ -71,8 +71,11 @@ pub struct Args {
           value_parser = clap::value_parser!(u64).range(0..=10_000))]
     pub spin_us: u64,
 
-    /// Most local connections at once; further ones are accepted and closed
-    /// at once
+    /// Most local connections at once (lowered at start, with a notice, to
+    /// what the open files limit allows). When all are open, an idle one is
+    /// closed to let a newcomer in (one that never sent anything first,
+    /// else the one idle longest); if every one is busy, the newcomer is
+    /// closed
     #[arg(long = "max-clients", value_name = "N", default_value_t = DEFAULT_MAX_CLIENTS,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     pub max_clients: usize,

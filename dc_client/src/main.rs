@@ -42,7 +42,10 @@ fn main() -> ExitCode {
         .as_deref()
         .map(|m| dc_metrics::parse_address(m).unwrap_or_else(|e| dc_cli::fail(e)));
     let mut mux = args.mux_config();
-    mux.max_clients = fit_descriptor_limit(mux.max_clients);
+    let reserve = descriptor_reserve(metrics_address.is_some());
+    let fitted = dc_service::fit_connections("-max-clients", mux.max_clients, reserve)
+        .unwrap_or_else(|e| dc_cli::fail(e));
+    mux.max_clients = fitted.connections;
     let config = ProxyConfig {
         listen: listen.clone(),
         server,
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         tls,
         killable: args.service.killable,
         spin: std::time::Duration::from_micros(args.spin_us),
+        notice: fitted.notice,
     };
     let mut proxy =
         dc_service::with_private_umask(|| Proxy::bind(config)).unwrap_or_else(|e| dc_cli::fail(e));
@@ -66,38 +70,18 @@ fn main() -> ExitCode {
     dc_cli::finish(proxy.run().map(|Shutdown::Signal(signal)| signal))
 }
 
-/// Descriptors needed besides the local clients: standard streams, the
-/// listener, the event loop, the signal pipe, the server connection, a
-/// pidfile being written, and slack.
-const SPARE_DESCRIPTORS: u64 = 32;
-
-/// Makes sure `max_clients` local connections fit the open-file limit, so
-/// the excess is refused by the `-max-clients` check (accepted and closed at
-/// once, with a log line) rather than left waiting in the listen backlog
-/// when accept runs out of descriptors. Raises the soft limit up to the
-/// hard one if needed; if even that is too low, lowers the client limit and
-/// says so.
-fn fit_descriptor_limit(max_clients: usize) -> usize {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    let need = max_clients as u64 + SPARE_DESCRIPTORS;
-    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
-        return max_clients;
+/// Descriptors dc_client holds or may open besides its local clients:
+/// dc_service's [`BASE_RESERVE`](dc_service::BASE_RESERVE) (standard
+/// streams, log, pidfile, signal pipe, the spare for accept, slack), the
+/// listener, the event loop, the server connection and one being made to
+/// replace it (2), the background lookups of the server's name (4: a DNS
+/// socket and the files the resolver reads), and the metrics exporter if
+/// asked for.
+fn descriptor_reserve(metrics: bool) -> u64 {
+    let metrics = if metrics {
+        dc_service::METRICS_RESERVE
+    } else {
+        0
     };
-    if soft >= need {
-        return max_clients;
-    }
-    let raised = need.min(hard);
-    let soft = match setrlimit(Resource::RLIMIT_NOFILE, raised, hard) {
-        Ok(()) => raised,
-        Err(_) => soft,
-    };
-    if soft >= need {
-        return max_clients;
-    }
-    let fits = soft.saturating_sub(SPARE_DESCRIPTORS).max(1) as usize;
-    log::warn!(
-        "-max-clients {max_clients} needs {need} open files but the limit is {soft}; \
-         accepting at most {fits} local clients"
-    );
-    fits
+    dc_service::BASE_RESERVE + 1 + 1 + 2 + 4 + metrics
 }

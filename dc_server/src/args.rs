@@ -82,8 +82,11 @@ pub struct Args {
     #[command(flatten)]
     pub service: dc_service::ServiceArgs,
 
-    /// Most client connections served at once; more are closed as they
-    /// are accepted
+    /// Most client connections served at once (lowered at start, with a
+    /// notice, to what the open files limit allows). When all are open, an
+    /// idle one is closed to let a newcomer in (one that never sent
+    /// anything first, else the one idle longest); if every one is busy,
+    /// the newcomer is closed
     #[arg(long, value_name = "N", default_value_t = dc_engine::server::DEFAULT_MAX_CONNECTIONS,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000_000))]
     pub max_connections: usize,

@@ -65,10 +65,19 @@ fn main() -> ExitCode {
         .iter()
         .filter_map(|l| l.address.unix_path().map(Path::to_path_buf))
         .collect();
+    let threads = match args.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+    .clamp(1, dc_engine::server::MAX_THREADS);
+    let reserve = descriptor_reserve(listeners.len(), threads, metrics_address.is_some());
+    let fitted = dc_service::fit_connections("-max-connections", args.max_connections, reserve)
+        .unwrap_or_else(|e| dc_cli::fail(e));
     let config = ServerConfig {
         tls,
+        notice: fitted.notice,
         connections: ConnectionLimits {
-            max_connections: args.max_connections,
+            max_connections: fitted.connections,
             max_buffer: args.max_buffer.saturating_mul(1024),
             idle_timeout: (args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)),
         },
@@ -78,10 +87,7 @@ fn main() -> ExitCode {
         redis: Arc::new(RespConfig { password }),
         progress: args.progress,
         killable: args.service.killable,
-        threads: match args.threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        },
+        threads,
     };
     let mut server =
         dc_service::with_private_umask(|| Server::bind(config)).unwrap_or_else(|e| dc_cli::fail(e));
@@ -97,6 +103,21 @@ fn main() -> ExitCode {
     .unwrap_or_else(|e| dc_cli::fail(e));
 
     dc_cli::finish(server.run().map(|Shutdown::Signal(signal)| signal))
+}
+
+/// Descriptors dc_server holds or may open besides its client connections:
+/// dc_service's [`BASE_RESERVE`](dc_service::BASE_RESERVE) (standard
+/// streams, log, pidfile, signal pipe, the spare for accept, slack), each
+/// listener, each worker's event loop and waker, a session snapshot being
+/// written and the one it replaces (2), and the metrics exporter if asked
+/// for.
+fn descriptor_reserve(listeners: usize, threads: usize, metrics: bool) -> u64 {
+    let metrics = if metrics {
+        dc_service::METRICS_RESERVE
+    } else {
+        0
+    };
+    dc_service::BASE_RESERVE + listeners as u64 + 2 * threads as u64 + 2 + metrics
 }
 
 /// The address `value` of option `option`, or the one-line error naming both.

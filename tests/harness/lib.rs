@@ -25,6 +25,8 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 
+pub mod flood;
+
 /// How long a binary may take to start listening.
 pub const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a read on a test connection may block.

@@ -48,6 +48,7 @@ pub struct ServerMetrics {
     closed: Family<Labels, Count>,
     pub(crate) throttled: Count,
     pub(crate) accept_errors: Count,
+    pub(crate) evicted: Count,
     pub(crate) request_seconds: Histogram,
     /// Requests per protocol (`distcache_requests_total{protocol}`).
     requests: Vec<Count>,
@@ -171,6 +172,12 @@ impl ServerMetrics {
             "Failed accepts (e.g. out of file descriptors)",
             accept_errors.clone(),
         );
+        let evicted = Count::default();
+        registry.register(
+            "connections_evicted",
+            "Idle client connections closed to make room for a new one when the table was full",
+            evicted.clone(),
+        );
         let request_seconds = Histogram::new(exponential_buckets(0.000_005, 2.0, 18));
         registry.register(
             "request_duration_seconds",
@@ -228,6 +235,7 @@ impl ServerMetrics {
             closed,
             throttled,
             accept_errors,
+            evicted,
             request_seconds,
         }
     }

@@ -8,9 +8,12 @@
 //! input and output [`Buffer`]s and drains readiness the way an edge-triggered
 //! event loop needs, and a [`Selector`] waits for that readiness (it is
 //! `mio::Poll`; the mio types a loop needs are re-exported here). Blocking
-//! clients with timeouts use [`BlockingStream`]. Failures to bind, connect or
-//! resolve are [`NalError`]s that name the address, so a binary can print
-//! them as they are.
+//! clients with timeouts use [`BlockingStream`]. An [`IdleList`] tells an
+//! event loop which connection has been idle longest, and a
+//! [`SpareDescriptor`] lets it accept (and close) when out of descriptors
+//! instead of spinning. Failures to bind, connect or resolve are
+//! [`NalError`]s that name the address, so a binary can print them as they
+//! are.
 //!
 //! Unix only: Unix-domain sockets are half of what libnal offers.
 
@@ -22,8 +25,10 @@ mod blocking;
 mod buffer;
 mod connection;
 mod error;
+mod idle;
 mod listener;
 mod selector;
+mod spare;
 mod stream;
 mod tls;
 
@@ -35,10 +40,12 @@ pub use blocking::BlockingStream;
 pub use buffer::{Buffer, BufferFull, MIN_READ, RELEASE_ABOVE};
 pub use connection::{Connection, Fill};
 pub use error::NalError;
+pub use idle::{Candidate, IdleList, Rank};
 pub use listener::{Listener, LISTEN_BACKLOG};
 /// rustls, as used by [`Stream::into_tls_server`] and [`Stream::into_tls_client`].
 pub use rustls;
 pub use selector::Selector;
+pub use spare::{is_out_of_descriptors, SpareDescriptor};
 pub use stream::Stream;
 pub use tls::TlsStream;
 

@@ -61,6 +61,12 @@ impl TlsStream {
         self.tls.is_handshaking()
     }
 
+    /// Whether TLS records are waiting to be written to the socket (the
+    /// peer is not reading them yet).
+    pub fn wants_write(&self) -> bool {
+        self.tls.wants_write()
+    }
+
     /// Sends the close_notify alert (best effort), then closes the sending
     /// direction of the socket.
     pub fn shutdown_write(&mut self) -> io::Result<()> {

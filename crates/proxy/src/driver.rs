@@ -17,13 +17,24 @@
 //! hit and every TLS failure is logged at most once per
 //! [`LIMIT_LOG_INTERVAL`], with the number left out; the counters are
 //! published to the metrics every [`TICK`].
+//!
+//! At `-max-clients`, a newcomer is let in by closing a local client that
+//! has nothing in flight (no partial request, no answer owed or unwritten):
+//! one that never sent anything first, else the one idle longest, found in
+//! O(1) on an [`IdleList`]. Only if every client is busy is the newcomer
+//! refused. If accept runs out of descriptors anyway, a spare one is given
+//! up to accept the pending connection, which is admitted the same way or
+//! closed; without a spare, accept is retried after [`ACCEPT_RETRY`].
 
 use std::io::{self, ErrorKind, Write};
 use std::time::{Duration, Instant};
 
 use dc_metrics::RateLimitedLog;
 use log::{debug, info, warn};
-use nal::{Address, Buffer, Connection, Interest, Listener, NalError, Selector, Stream, Token};
+use nal::{
+    is_out_of_descriptors, Address, Buffer, Connection, IdleList, Interest, Listener, NalError,
+    Rank, Selector, SpareDescriptor, Stream, Token,
+};
 use signal_hook::consts::signal::{SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
@@ -45,9 +56,9 @@ pub const CLIENT_INPUT_CAP: usize = 64 * 1024;
 pub const UPSTREAM_INPUT_CAP: usize = 256 * 1024;
 /// Longest sleep without events, and the period of metrics publication.
 pub const TICK: Duration = Duration::from_millis(500);
-/// Pause before accepting again after accept failed (out of descriptors):
-/// the pending connection stays in the backlog, and retrying at once would
-/// spin.
+/// Pause before accepting again after accept failed (out of descriptors,
+/// with no spare to give up): the pending connection stays in the backlog,
+/// and retrying at once would spin.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 /// Repeated warnings of one kind (a limit hit, a TLS failure, a lost
 /// connection) are logged at most this often; the count of those left out
@@ -75,6 +86,10 @@ pub struct ProxyConfig {
     /// for up to this long before blocking (zero: always block). See
     /// [`DEFAULT_SPIN`].
     pub spin: Duration,
+    /// Said at the end of the start-up line: why a limit is lower than
+    /// asked (e.g. "-max-clients 1024 lowered to 200: open files limit is
+    /// 256").
+    pub notice: Option<String>,
 }
 
 /// Default [`ProxyConfig::spin`]: a little more than a loopback or LAN
@@ -127,6 +142,8 @@ struct Local {
     /// The multiplexer stopped reading its requests (too many waiting):
     /// feed the rest again when answers go out.
     blocked: bool,
+    /// It has sent something (for the order of closing idle clients).
+    heard: bool,
 }
 
 /// How far the connection to the cache server has got.
@@ -159,8 +176,10 @@ struct LinkLog {
 #[derive(Debug)]
 struct Logs {
     link: LinkLog,
-    /// `-max-clients` reached.
+    /// `-max-clients` reached, every client busy.
     refused: RateLimitedLog,
+    /// `-max-clients` reached, an idle client closed to make room.
+    evicted: RateLimitedLog,
     /// Accept failed (out of descriptors).
     accept: RateLimitedLog,
     /// A client closed for a protocol error or for not reading.
@@ -185,6 +204,7 @@ impl Logs {
         Logs {
             link: LinkLog::default(),
             refused: limit(),
+            evicted: limit(),
             accept: limit(),
             clients: limit(),
             malformed: limit(),
@@ -204,6 +224,11 @@ pub struct Proxy {
     listener: Listener,
     signals: Signals,
     locals: Slab<Local>,
+    /// The local clients with nothing in flight, in the order to close
+    /// them at `-max-clients`.
+    idle: IdleList,
+    /// Given up when accept runs out of descriptors.
+    spare: SpareDescriptor,
     upstream: Option<UpstreamConn>,
     mux: Mux,
     config: ProxyConfig,
@@ -245,6 +270,8 @@ impl Proxy {
             listener,
             signals,
             locals: Slab::new(),
+            idle: IdleList::new(),
+            spare: SpareDescriptor::new(),
             upstream: None,
             mux: Mux::new(config.mux, Instant::now()),
             config,
@@ -272,7 +299,7 @@ impl Proxy {
     pub fn run(&mut self) -> Result<Shutdown, ProxyError> {
         let mux = *self.mux.config();
         info!(
-            "listening on {}, forwarding to {}{} (retry {} ms, timeout {}, idle {}, up to {} clients)",
+            "listening on {}, forwarding to {}{} (retry {} ms, timeout {}, idle {}, up to {} clients{})",
             self.local_address(),
             self.config.server,
             if self.config.tls.is_some() {
@@ -286,6 +313,10 @@ impl Proxy {
             mux.idle
                 .map_or("never".to_owned(), |t| format!("{} ms", t.as_millis())),
             mux.max_clients,
+            self.config
+                .notice
+                .as_ref()
+                .map_or(String::new(), |n| format!("; {n}")),
         );
         loop {
             let now = Instant::now();
@@ -409,9 +440,10 @@ impl Proxy {
 
     fn accept_all(&mut self, now: Instant) {
         self.accept_retry_at = None;
+        self.spare.restore();
         loop {
             match self.listener.accept() {
-                Ok(Some(stream)) => self.add_local(stream, now),
+                Ok(Some(stream)) => self.admit(stream, now),
                 Ok(None) => return,
                 Err(e) => {
                     self.metrics.accept_errors.inc();
@@ -419,9 +451,110 @@ impl Proxy {
                     self.logs
                         .accept
                         .warn(now, || format!("accept on {address} failed: {e}"));
+                    if is_out_of_descriptors(&e) && self.spare.release() {
+                        // The spare's slot takes the pending connection. Out
+                        // of descriptors is as full as -max-clients: it is
+                        // served if an idle client makes room, else closed
+                        // at once; then the spare is taken back.
+                        match self.listener.accept() {
+                            Ok(Some(stream)) => {
+                                let room = self.evict_first(now);
+                                if room {
+                                    self.add_local(stream, now);
+                                } else {
+                                    // Closed before the spare is taken
+                                    // back: it holds the spare's slot.
+                                    drop(stream);
+                                    self.mux.refused_client();
+                                    self.log_refused(now);
+                                }
+                                self.spare.restore();
+                                continue;
+                            }
+                            Ok(None) => {
+                                self.spare.restore();
+                                return;
+                            }
+                            Err(_) => {}
+                        }
+                    }
                     self.accept_retry_at = Some(now + ACCEPT_RETRY);
                     return;
                 }
+            }
+        }
+    }
+
+    /// Serves a connection just accepted, closing the first idle client to
+    /// make room at `-max-clients`; refuses it if every client is busy.
+    fn admit(&mut self, stream: Stream, now: Instant) {
+        if self.mux.clients() >= self.mux.config().max_clients {
+            self.evict_first(now);
+        }
+        self.add_local(stream, now);
+    }
+
+    /// Closes the first idle client (see [`IdleList`]) to make room for a
+    /// new one. Returns whether there was one.
+    fn evict_first(&mut self, now: Instant) -> bool {
+        while let Some(first) = self.idle.pop_first() {
+            let Some(local) = self.locals.get(first.key) else {
+                continue;
+            };
+            if !self.mux.evict_client(local.id) {
+                // Busy after all (the list is kept after every move, so
+                // this is a bookkeeping slip, not a flood): try the next.
+                continue;
+            }
+            let peer = local.conn.stream().peer_description();
+            let idle_ms = now.saturating_duration_since(first.since).as_millis();
+            let silent = match first.rank {
+                Rank::Silent => ", having sent nothing",
+                Rank::Spoken => "",
+            };
+            let max = self.mux.config().max_clients;
+            self.logs.evicted.warn(now, || {
+                format!(
+                    "{max} local clients connected (-max-clients): closing local client {} \
+                     ({peer}), idle for {idle_ms} ms{silent}, to make room for a new one",
+                    first.key
+                )
+            });
+            self.close_local(first.key);
+            return true;
+        }
+        false
+    }
+
+    fn log_refused(&mut self, now: Instant) {
+        let max = self.mux.config().max_clients;
+        self.logs.refused.warn(now, || {
+            format!(
+                "refusing a local connection: {}",
+                crate::error::AtCapacity { max }
+            )
+        });
+    }
+
+    /// Puts local client `key` on the idle list, or takes it off, by
+    /// whether it has anything in flight after what just happened on it.
+    fn note_activity(&mut self, key: usize, now: Instant) {
+        let idle = self.locals.get(key).and_then(|local| {
+            let settled = local.conn.input().is_empty()
+                && !local.blocked
+                && self.mux.has_client(local.id)
+                && self.mux.client_settled(local.id);
+            let rank = if local.heard {
+                Rank::Spoken
+            } else {
+                Rank::Silent
+            };
+            settled.then_some(rank)
+        });
+        match idle {
+            Some(rank) => self.idle.touch(key, rank, now),
+            None => {
+                self.idle.remove(key);
             }
         }
     }
@@ -431,10 +564,8 @@ impl Proxy {
         let key = entry.key();
         let id = match self.mux.add_client(key, now) {
             Ok(id) => id,
-            Err(full) => {
-                self.logs
-                    .refused
-                    .warn(now, || format!("refusing a local connection: {full}"));
+            Err(_) => {
+                self.log_refused(now);
                 return; // dropping the stream closes it
             }
         };
@@ -458,7 +589,9 @@ impl Proxy {
             conn,
             id,
             blocked: false,
+            heard: false,
         });
+        self.note_activity(key, now);
         // Not driven now: a fresh connection has rarely sent anything yet,
         // so a read here would mostly hear EAGAIN. Bytes that did arrive
         // are not missed: registering a ready socket with epoll queues an
@@ -466,8 +599,14 @@ impl Proxy {
     }
 
     /// Reads what a client sent, hands it to the multiplexer and writes its
-    /// answers, until none of that makes progress.
+    /// answers, until none of that makes progress; then notes whether it is
+    /// idle.
     fn drive_client(&mut self, key: usize, now: Instant) {
+        self.move_client(key, now);
+        self.note_activity(key, now);
+    }
+
+    fn move_client(&mut self, key: usize, now: Instant) {
         let Some(local) = self.locals.get_mut(key) else {
             return; // a spurious event for a closed connection
         };
@@ -483,6 +622,7 @@ impl Proxy {
             };
             if fill.bytes > 0 {
                 self.mux.client_active(id, now);
+                local.heard = true;
             }
             let input = self
                 .mux
@@ -544,7 +684,10 @@ impl Proxy {
             let key = id.handle();
             match self.locals.get(key) {
                 Some(local) if local.id == id && local.blocked => self.drive_client(key, now),
-                Some(local) if local.id == id => self.flush_client(key),
+                Some(local) if local.id == id => {
+                    self.flush_client(key);
+                    self.note_activity(key, now);
+                }
                 _ => {}
             }
         }
@@ -597,6 +740,7 @@ impl Proxy {
         if let Some(mut local) = self.locals.try_remove(key) {
             let _ = self.selector.deregister(&mut local.conn);
         }
+        self.idle.remove(key);
     }
 
     // ---- upstream -------------------------------------------------------
@@ -868,7 +1012,8 @@ impl Proxy {
             "shutting down: {} local clients; {} requests, {} forwarded, {} answered by the \
              server, {} answered DISCONNECTED ({} for a full queue to the server), {} refused \
              ADDs, {} malformed, {} late answers dropped; {} clients accepted, {} refused, \
-             {} corrupt, {} cut off, {} idle, {} throttled; {} connect attempts, {} connects, \
+             {} evicted, {} corrupt, {} cut off, {} idle, {} throttled; {} connect attempts, \
+             {} connects, \
              {} lost, {} TLS failures",
             self.locals.len(),
             s.requests,
@@ -881,6 +1026,7 @@ impl Proxy {
             s.late_answers,
             s.clients,
             s.clients_refused,
+            s.clients_evicted,
             s.clients_corrupt,
             s.clients_cut_off,
             s.clients_idle,

@@ -144,7 +144,7 @@ pub enum ClientClose {
 
 /// A new local client was refused: the `-max-clients` limit is reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
-#[error("{max} local clients connected already (-max-clients)")]
+#[error("{max} local clients connected already (-max-clients), every one busy")]
 pub struct AtCapacity {
     /// The limit.
     pub max: usize,

@@ -35,6 +35,7 @@ pub struct ProxyMetrics {
     refused_idle: Count,
     refused_protocol: Count,
     refused_not_reading: Count,
+    evicted: Count,
     throttled: Count,
     pub(crate) accept_errors: Count,
     pub(crate) request_seconds: Histogram,
@@ -172,6 +173,11 @@ impl ProxyMetrics {
              (limit, idle, protocol, not_reading)",
             refused.clone(),
         );
+        let evicted = count(
+            &mut registry,
+            "connections_evicted",
+            "Idle local client connections closed to make room for a new one at -max-clients",
+        );
         let throttled = count(
             &mut registry,
             "throttled",
@@ -206,6 +212,7 @@ impl ProxyMetrics {
             refused_idle: counter(&refused, &[("reason", "idle")]),
             refused_protocol: counter(&refused, &[("reason", "protocol")]),
             refused_not_reading: counter(&refused, &[("reason", "not_reading")]),
+            evicted,
             throttled,
             accept_errors,
             request_seconds,
@@ -257,6 +264,7 @@ impl ProxyMetrics {
             stats.clients_cut_off,
             old.clients_cut_off,
         );
+        add(&self.evicted, stats.clients_evicted, old.clients_evicted);
         add(&self.throttled, stats.throttled, old.throttled);
         self.published = *stats;
         self.upstream_up.set(i64::from(gauges.upstream_up));

@@ -275,7 +275,9 @@ impl Mux {
     // ---- local clients --------------------------------------------------
 
     /// Registers a new local client. `handle` is the driver's key for its
-    /// connection, given back by [`ClientId::handle`].
+    /// connection, given back by [`ClientId::handle`]. At
+    /// [`MuxConfig::max_clients`] it is refused: the driver makes room
+    /// first, if it can, with [`evict_client`](Self::evict_client).
     pub fn add_client(&mut self, handle: usize, now: Instant) -> Result<ClientId, AtCapacity> {
         if self.clients.len() >= self.config.max_clients {
             self.stats.clients_refused += 1;
@@ -315,6 +317,24 @@ impl Mux {
         if self.client(id).is_some() {
             self.clients.remove(&id.serial);
         }
+    }
+
+    /// Closes a client that has nothing in flight to make room for a new one
+    /// at [`MuxConfig::max_clients`] (the driver chose it). Returns whether
+    /// it was closed: a client owed something is kept.
+    pub fn evict_client(&mut self, id: ClientId) -> bool {
+        if self.client(id).is_none() || !self.client_settled(id) {
+            return false;
+        }
+        self.clients.remove(&id.serial);
+        self.stats.clients_evicted += 1;
+        true
+    }
+
+    /// Counts a local client that the driver refused without asking (out of
+    /// descriptors, and no idle client to close).
+    pub fn refused_client(&mut self) {
+        self.stats.clients_refused += 1;
     }
 
     /// Notes traffic on a client's connection (bytes read or written), for

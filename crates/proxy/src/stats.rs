@@ -132,8 +132,12 @@ pub struct Stats {
     pub late_answers: u64,
     /// Local clients accepted.
     pub clients: u64,
-    /// Local clients refused at the `max_clients` limit.
+    /// Local clients refused at the `max_clients` limit (every client
+    /// busy, none to close to make room).
     pub clients_refused: u64,
+    /// Idle local clients closed to make room for a new one at the
+    /// `max_clients` limit.
+    pub clients_evicted: u64,
     /// Local clients closed for a protocol error.
     pub clients_corrupt: u64,
     /// Local clients cut off at

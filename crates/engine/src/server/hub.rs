@@ -9,14 +9,24 @@
 //! by the sender, before the receiver has even seen it, so a burst of
 //! accepts spreads out instead of piling on whichever worker looked idle
 //! first.
+//!
+//! Each inbox also shows how many of its worker's connections are idle with
+//! nothing in flight, and the rank of the first of them to close (published
+//! by the worker as its [`IdleList`](nal::IdleList) changes). When the table
+//! is full, the accepting worker closes its own first candidate or hands the
+//! newcomer to the worker whose candidate ranks before it, marked to close
+//! that one first: so the server-wide first candidate makes room, found in
+//! O(workers).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use nal::{Address, Selector, Stream, Token, Waker};
 
-use super::{io_err, ServerConfig, ServerError};
+use dc_metrics::RateLimitedLog;
+
+use super::{io_err, ServerConfig, ServerError, LIMIT_LOG_INTERVAL};
 use crate::session::FrontDoor;
 
 /// A connection on its way to a worker, with the protocol its listener
@@ -25,6 +35,10 @@ use crate::session::FrontDoor;
 pub(super) struct Arrival {
     pub(super) stream: Stream,
     pub(super) door: FrontDoor,
+    /// The table was full when it came: the receiving worker closes its
+    /// first idle connection (see [`nal::IdleList`]) to make room for it,
+    /// or refuses it if it has none left.
+    pub(super) evict: bool,
 }
 
 /// The token of each worker's waker.
@@ -33,12 +47,28 @@ pub(super) const WAKER: Token = Token(usize::MAX - 3);
 /// A retired worker's count: never the least busy.
 const RETIRED: usize = usize::MAX / 2;
 
+/// An idle connection's place in the server-wide order of closing, lower
+/// first: silent ones before those that spoke, then by the millisecond
+/// (since [`Hub::started`]) they went idle.
+pub(super) fn eviction_rank(rank: nal::Rank, since_ms: u64) -> u64 {
+    let since = since_ms.min(u64::MAX >> 1);
+    match rank {
+        nal::Rank::Silent => since,
+        nal::Rank::Spoken => since | 1 << 63,
+    }
+}
+
 /// One worker's mailbox.
 pub(super) struct Inbox {
     streams: Mutex<Vec<Arrival>>,
     waker: Waker,
     /// Connections this worker serves, plus those on their way to it.
     open: AtomicUsize,
+    /// Of those, idle with nothing in flight (less the evictions asked of
+    /// it since it last published).
+    idle: AtomicUsize,
+    /// The rank of the first of those to close (see [`eviction_rank`]).
+    first_idle: AtomicU64,
     stop: AtomicBool,
 }
 
@@ -51,6 +81,9 @@ pub(super) struct Hub {
     /// The addresses listened on, in the order of the configuration's
     /// listeners (with real ports after a bind to port 0).
     pub(super) local_addresses: Vec<Address>,
+    /// Connections closed to make room, logged once per interval for the
+    /// whole server (each worker closes its own).
+    pub(super) evictions_log: Mutex<RateLimitedLog>,
     inboxes: Vec<Inbox>,
 }
 
@@ -73,6 +106,8 @@ impl Hub {
                 streams: Mutex::new(Vec::new()),
                 waker,
                 open: AtomicUsize::new(0),
+                idle: AtomicUsize::new(0),
+                first_idle: AtomicU64::new(0),
                 stop: AtomicBool::new(false),
             });
             selectors.push(selector);
@@ -81,6 +116,7 @@ impl Hub {
             config,
             started: Instant::now(),
             local_addresses,
+            evictions_log: Mutex::new(RateLimitedLog::new(LIMIT_LOG_INTERVAL)),
             inboxes,
         };
         Ok((Arc::new(hub), selectors))
@@ -129,6 +165,46 @@ impl Hub {
             // Never below zero, whatever the bookkeeping.
             let _ = inbox
                 .open
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        }
+    }
+
+    /// Publishes worker `index`'s idle connections: how many, and the
+    /// [`eviction_rank`] of the first to close.
+    pub(super) fn publish_idle(&self, index: usize, idle: usize, first: u64) {
+        if let Some(inbox) = self.inboxes.get(index) {
+            inbox.first_idle.store(first, Ordering::Relaxed);
+            inbox.idle.store(idle, Ordering::Relaxed);
+        }
+    }
+
+    /// The worker holding the server-wide first connection to close, as
+    /// published, with worker `me`'s own given exactly (`mine`: its first
+    /// candidate's [`eviction_rank`], if any); `None` if no worker has one.
+    pub(super) fn first_idle(&self, me: usize, mine: Option<u64>) -> Option<usize> {
+        let mut best = mine.map(|rank| (me, rank));
+        for (index, inbox) in self.inboxes.iter().enumerate() {
+            if index == me
+                || inbox.idle.load(Ordering::Relaxed) == 0
+                || inbox.open.load(Ordering::Relaxed) >= RETIRED
+            {
+                continue;
+            }
+            let rank = inbox.first_idle.load(Ordering::Relaxed);
+            if best.is_none_or(|(_, first)| rank < first) {
+                best = Some((index, rank));
+            }
+        }
+        best.map(|(index, _)| index)
+    }
+
+    /// Counts an eviction asked of worker `index` against its published
+    /// idle connections, so that a burst of newcomers spreads over the
+    /// workers that can make room instead of all asking the same one.
+    pub(super) fn claim_idle(&self, index: usize) {
+        if let Some(inbox) = self.inboxes.get(index) {
+            let _ = inbox
+                .idle
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
         }
     }
@@ -220,6 +296,7 @@ mod tests {
             threads,
             max_ttl: crate::DEFAULT_MAX_TTL_MS,
             redis: Arc::default(),
+            notice: None,
         };
         let addresses = vec![config.listeners[0].address.clone()];
         Hub::new(config, addresses, threads).unwrap()
@@ -230,6 +307,7 @@ mod tests {
         Arrival {
             stream: Stream::Unix(a),
             door: FrontDoor::Distcache,
+            evict: false,
         }
     }
 
@@ -263,6 +341,37 @@ mod tests {
         assert!(hub.hand_over(1, stream()).is_err());
         assert!(hub.hand_over(7, stream()).is_err(), "no such worker");
         assert_eq!(hub.open_total(), 1);
+    }
+
+    #[test]
+    fn silent_connections_rank_first_then_by_time() {
+        use nal::Rank;
+        assert!(eviction_rank(Rank::Silent, 99) < eviction_rank(Rank::Spoken, 1));
+        assert!(eviction_rank(Rank::Spoken, 1) < eviction_rank(Rank::Spoken, 2));
+        assert!(eviction_rank(Rank::Silent, u64::MAX) < eviction_rank(Rank::Spoken, 0));
+    }
+
+    #[test]
+    fn the_first_idle_connection_is_found_over_all_workers() {
+        let (hub, _selectors) = hub(3);
+        assert_eq!(hub.first_idle(0, None), None, "nobody idle");
+        assert_eq!(hub.first_idle(0, Some(50)), Some(0));
+        hub.publish_idle(1, 2, 40);
+        hub.publish_idle(2, 1, 45);
+        assert_eq!(hub.first_idle(0, Some(50)), Some(1));
+        assert_eq!(hub.first_idle(0, Some(10)), Some(0), "mine is older");
+        // Each eviction asked of a worker counts against what it showed.
+        hub.claim_idle(1);
+        assert_eq!(hub.first_idle(0, None), Some(1));
+        hub.claim_idle(1);
+        assert_eq!(hub.first_idle(0, None), Some(2));
+        hub.claim_idle(2);
+        hub.claim_idle(2); // never below zero
+        assert_eq!(hub.first_idle(0, None), None);
+        // A retired worker is asked for nothing.
+        hub.publish_idle(2, 5, 1);
+        hub.retire(2);
+        assert_eq!(hub.first_idle(0, Some(50)), Some(0));
     }
 
     #[test]

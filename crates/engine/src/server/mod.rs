@@ -11,11 +11,23 @@
 //! [`ConnectionLimits::max_buffer`] bytes of answers wait for it, its
 //! requests are left unread until the peer catches up. A connection that
 //! breaks the protocol is closed alone, after the answers to its earlier
-//! requests are sent. Connections beyond [`ConnectionLimits::max_connections`]
-//! are closed as soon as they are accepted, and an accept that fails for
-//! want of file descriptors is retried on the next tick, not spun on. Each
-//! limit, when hit, is counted in the metrics and logged at most once per
-//! [`LIMIT_LOG_INTERVAL`].
+//! requests are sent.
+//!
+//! # Admission
+//!
+//! When [`ConnectionLimits::max_connections`] are open, a newcomer is let
+//! in by closing a connection that has nothing in flight (no partial
+//! request buffered, no answer owed or unsent): one that never sent
+//! anything first, else the one idle longest (see [`nal::IdleList`]; over
+//! several workers, see [`hub`]). So a flood of idle connections cannot
+//! lock out a client that sends requests. Only if every connection is busy
+//! is the newcomer refused: accepted and closed at once. The binary sizes
+//! the limit to the open-files limit, so the kernel's descriptors do not run
+//! out first; if they do anyway (`EMFILE`, `ENFILE`), a spare descriptor is
+//! given up to accept the pending connection, which is then admitted the
+//! same way or closed, and without a spare the accept is retried on the next
+//! tick: never spun on. Each limit, when hit, is counted in the metrics and
+//! logged at most once per [`LIMIT_LOG_INTERVAL`].
 //!
 //! # Threads
 //!
@@ -73,7 +85,8 @@ pub const MAX_THREADS: usize = 64;
 /// Limits on client connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionLimits {
-    /// Most connections served at once; more are closed at accept.
+    /// Most connections served at once: beyond it, an idle one is closed to
+    /// make room, or the newcomer refused if none is idle.
     pub max_connections: usize,
     /// Answers a connection may leave unread before its further requests are
     /// held back (at least one largest answer is always allowed).
@@ -133,6 +146,10 @@ pub struct ServerConfig {
     pub max_ttl: Millis,
     /// The RESP front door's settings (its password).
     pub redis: Arc<RespConfig>,
+    /// Said at the end of the start-up line: why a limit is lower than
+    /// asked (e.g. "-max-connections 4096 lowered to 230: open files limit
+    /// is 256").
+    pub notice: Option<String>,
 }
 
 /// Why the server could not start or had to stop.
@@ -289,17 +306,26 @@ impl Server {
     pub fn run(&mut self) -> Result<Shutdown, ServerError> {
         let limits = self.hub.config.limits;
         let listening = self.listening();
+        let connections = self.hub.config.connections.max_connections;
+        let notice = self
+            .hub
+            .config
+            .notice
+            .as_ref()
+            .map_or(String::new(), |n| format!(" ({n})"));
         match &mut self.workers {
             Workers::One(worker) => {
                 info!(
-                    "listening on {}, up to {} sessions and {} bytes of session data",
+                    "listening on {}, up to {} sessions and {} bytes of session data, \
+                     {connections} connections{notice}",
                     listening, limits.max_sessions, limits.max_bytes
                 );
                 worker.run()
             }
             Workers::Many(workers) => {
                 info!(
-                    "listening on {} with {} threads, up to {} sessions and {} bytes of session data",
+                    "listening on {} with {} threads, up to {} sessions and {} bytes of session \
+                     data, {connections} connections{notice}",
                     listening,
                     workers.len(),
                     limits.max_sessions,

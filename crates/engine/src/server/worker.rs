@@ -3,20 +3,20 @@
 //! the signals, purges expired sessions and prints the activity line.
 
 use std::io::{self, ErrorKind, Write};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use dc_store::Millis;
 use log::{debug, info, warn};
-use nal::{Connection, Listener, Selector, Stream};
-use nal::{Interest, Token};
+use nal::{is_out_of_descriptors, Connection, IdleList, Listener, Rank, Selector, Stream};
+use nal::{Interest, SpareDescriptor, Token};
 use signal_hook::consts::signal::{SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
 use dc_metrics::RateLimitedLog;
 
-use super::hub::{Arrival, Hub, Retirement, WAKER};
+use super::hub::{eviction_rank, Arrival, Hub, Retirement, WAKER};
 use super::{
     io_err, ServerError, Shutdown, INPUT_CAP, LIMIT_LOG_INTERVAL, MAX_LISTENERS, SHUTDOWN_GRACE,
     TICK,
@@ -56,6 +56,33 @@ struct Client {
     peer: String,
     /// When it last sent anything (for the idle timeout).
     last_heard: Instant,
+    /// It has sent something (for the order of closing idle connections).
+    heard: bool,
+}
+
+impl Client {
+    /// Whether anything is in flight: part of a request buffered (or whole
+    /// ones held back), an answer unsent, a TLS handshake the peer has
+    /// started or TLS records unsent, or a QUIT being carried out. Such a
+    /// connection is never closed to make room.
+    fn busy(&self) -> bool {
+        let tls = match self.conn.stream() {
+            Stream::Tls(tls) => tls.wants_write() || (self.heard && tls.is_handshaking()),
+            _ => false,
+        };
+        tls || self.closing
+            || self.conn.wants_write()
+            || !self.conn.input().is_empty()
+            || self.session.in_request()
+    }
+
+    fn rank(&self) -> Rank {
+        if self.heard {
+            Rank::Spoken
+        } else {
+            Rank::Silent
+        }
+    }
 }
 
 /// The warnings about limits, each rate-limited.
@@ -90,6 +117,8 @@ pub(super) struct Front {
     signals: Signals,
     /// An accept failed for want of resources: retry on the next tick.
     accept_pending: bool,
+    /// Given up when out of descriptors, to accept what is pending.
+    spare: SpareDescriptor,
     progress: ProgressState,
 }
 
@@ -114,6 +143,7 @@ impl Front {
             listeners,
             signals,
             accept_pending: false,
+            spare: SpareDescriptor::new(),
             progress: ProgressState::new(),
         })
     }
@@ -125,6 +155,12 @@ pub(super) struct Worker<S> {
     selector: Selector,
     front: Option<Front>,
     clients: Slab<Client>,
+    /// The clients with nothing in flight, in the order to close them when
+    /// the table is full.
+    idle: IdleList,
+    /// What was last published of `idle` to the hub: how many, and the
+    /// first one's rank.
+    idle_published: (usize, u64),
     dispatcher: Dispatcher<S>,
     hub: Arc<Hub>,
     scratch: Vec<u8>,
@@ -151,6 +187,8 @@ impl<S: StoreAccess> Worker<S> {
             selector,
             front,
             clients: Slab::new(),
+            idle: IdleList::new(),
+            idle_published: (0, 0),
             dispatcher: Dispatcher::with_executor(executor),
             hub: Arc::clone(hub),
             scratch: Vec::new(),
@@ -254,7 +292,6 @@ impl<S: StoreAccess> Worker<S> {
 
     /// Accepts every connection waiting on listener `index`.
     fn accept_all(&mut self, index: usize) {
-        let max_connections = self.hub.config.connections.max_connections;
         loop {
             let Some(front) = self.front.as_mut() else {
                 return;
@@ -267,71 +304,228 @@ impl<S: StoreAccess> Worker<S> {
                 Ok(Some(stream)) => stream,
                 Ok(None) => return,
                 Err(e) => {
-                    // EMFILE and friends: the connection stays in the
-                    // backlog. Retrying now would spin, and with edge
-                    // triggering no new event may come: retry on the tick.
                     self.metrics.accept_errors.inc();
                     let address = &self.hub.local_addresses[index];
                     self.logs.accept.warn(Instant::now(), || {
                         format!("accept on {address} failed: {e}")
                     });
-                    front.accept_pending = true;
+                    if is_out_of_descriptors(&e) && front.spare.release() {
+                        // The spare's slot takes the pending connection: it
+                        // is served if an idle one can make room, refused
+                        // at once otherwise, and the spare taken back.
+                        let accepted = listener.accept();
+                        match accepted {
+                            Ok(Some(stream)) => {
+                                let room = if self.evict_first_here() {
+                                    Room::Free
+                                } else {
+                                    Room::OutOfDescriptors
+                                };
+                                self.admit(stream, door, room);
+                                self.restore_spare();
+                                continue;
+                            }
+                            Ok(None) => {
+                                self.restore_spare();
+                                return;
+                            }
+                            Err(_) => {}
+                        }
+                    }
+                    // EMFILE and friends with no spare to give: the
+                    // connection stays in the backlog. Retrying now would
+                    // spin, and with edge triggering no new event may come:
+                    // retry on the tick.
+                    if let Some(front) = self.front.as_mut() {
+                        front.accept_pending = true;
+                    }
                     return;
                 }
             };
-            if self.hub.open_total() >= max_connections {
-                // Accept and close at once: left in the backlog it would
-                // wait there, and the client with it.
-                self.metrics.refused(Refusal::Limit);
-                let peer = stream.peer_description();
-                self.logs.connections.warn(Instant::now(), || {
-                    format!("connection limit ({max_connections}) reached: refusing {peer}")
-                });
-                continue;
-            }
-            self.metrics.connections_accepted.inc();
-            // TLS on IP listeners; a unix socket is protected by its mode.
-            let tls = match stream {
-                Stream::Unix(_) => None,
-                _ => self.hub.config.tls.as_ref(),
-            };
-            let stream = match tls {
-                Some(tls) => match stream.into_tls_server(Arc::clone(tls)) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        warn!("cannot start TLS: {e}");
-                        continue;
-                    }
-                },
-                None => stream,
-            };
-            let to = self.hub.least_busy(self.index);
-            let arrival = Arrival { stream, door };
-            let arrival = if to == self.index {
-                arrival
+            let room = if self.hub.open_total() >= self.hub.config.connections.max_connections {
+                Room::AtLimit
             } else {
-                match self.hub.hand_over(to, arrival) {
-                    Ok(()) => continue,
-                    Err(arrival) => arrival,
-                }
+                Room::Free
             };
-            self.hub.opened(self.index);
-            self.add_client(arrival);
+            self.admit(stream, door, room);
         }
     }
 
-    /// Takes in the connections the first worker handed over.
+    /// Serves a connection just accepted, here or on the least busy worker;
+    /// if there is no `room`, only by closing the server-wide first idle
+    /// connection (here, or on the worker that has it), and otherwise it is
+    /// refused.
+    fn admit(&mut self, stream: Stream, door: FrontDoor, room: Room) {
+        let max_connections = self.hub.config.connections.max_connections;
+        let mut evict_at = None;
+        if room != Room::Free {
+            let mine = self.idle.first().map(|c| self.rank_of(c));
+            match self.hub.first_idle(self.index, mine) {
+                Some(worker) if worker == self.index => {
+                    self.evict_first_here();
+                }
+                Some(worker) => {
+                    self.hub.claim_idle(worker);
+                    evict_at = Some(worker);
+                }
+                None => {
+                    // Accept and close at once: left in the backlog it
+                    // would wait there, and the client with it.
+                    self.metrics.refused(Refusal::Limit);
+                    let peer = stream.peer_description();
+                    self.logs.connections.warn(Instant::now(), || {
+                        let why = match room {
+                            Room::OutOfDescriptors => "out of file descriptors".to_string(),
+                            _ => format!("connection limit ({max_connections}) reached"),
+                        };
+                        format!("{why} and every connection busy: refusing {peer}")
+                    });
+                    return;
+                }
+            }
+        }
+        self.metrics.connections_accepted.inc();
+        // TLS on IP listeners; a unix socket is protected by its mode.
+        let tls = match stream {
+            Stream::Unix(_) => None,
+            _ => self.hub.config.tls.as_ref(),
+        };
+        let stream = match tls {
+            Some(tls) => match stream.into_tls_server(Arc::clone(tls)) {
+                Ok(s) => s,
+                Err(e) => {
+                    warn!("cannot start TLS: {e}");
+                    return;
+                }
+            },
+            None => stream,
+        };
+        let to = evict_at.unwrap_or_else(|| self.hub.least_busy(self.index));
+        let arrival = Arrival {
+            stream,
+            door,
+            evict: evict_at.is_some(),
+        };
+        let arrival = if to == self.index {
+            arrival
+        } else {
+            match self.hub.hand_over(to, arrival) {
+                Ok(()) => return,
+                // That worker is gone: room must be made here.
+                Err(arrival) if arrival.evict && !self.evict_first_here() => {
+                    self.metrics.refused(Refusal::Limit);
+                    return;
+                }
+                Err(arrival) => arrival,
+            }
+        };
+        self.hub.opened(self.index);
+        self.add_client(arrival);
+    }
+
+    /// Takes the spare descriptor back after giving it up, or, if the
+    /// process is still out of descriptors, leaves that to the next tick.
+    fn restore_spare(&mut self) {
+        if let Some(front) = self.front.as_mut() {
+            if !front.spare.restore() {
+                debug!("cannot take the spare descriptor back yet");
+            }
+        }
+    }
+
+    /// The server-wide place of this worker's idle connection `c` in the
+    /// order of closing.
+    fn rank_of(&self, c: nal::Candidate) -> u64 {
+        let since = c.since.saturating_duration_since(self.hub.started);
+        eviction_rank(c.rank, u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// Closes this worker's first idle connection to make room for a new
+    /// one. Returns whether there was one.
+    fn evict_first_here(&mut self) -> bool {
+        let Some(first) = self.idle.pop_first() else {
+            return false;
+        };
+        if let Some(client) = self.clients.get(first.key) {
+            let peer = client.peer.clone();
+            let idle_ms = first.since.elapsed().as_millis();
+            let silent = match first.rank {
+                Rank::Silent => ", having sent nothing",
+                Rank::Spoken => "",
+            };
+            let max = self.hub.config.connections.max_connections;
+            let mut log = self
+                .hub
+                .evictions_log
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            log.warn(Instant::now(), || {
+                format!(
+                    "connection table full ({max}): closing connection {} from {peer}, idle for \
+                     {idle_ms} ms{silent}, to make room for a new one",
+                    first.key
+                )
+            });
+        }
+        self.metrics.evicted.inc();
+        self.close(first.key);
+        true
+    }
+
+    /// Publishes to the hub what changed of this worker's idle
+    /// connections, so that the accepting worker can find the first one to
+    /// close server-wide.
+    fn publish_idle(&mut self) {
+        let first = self.idle.first().map_or(0, |c| self.rank_of(c));
+        let now = (self.idle.len(), first);
+        if now != self.idle_published {
+            self.idle_published = now;
+            self.hub.publish_idle(self.index, now.0, now.1);
+        }
+    }
+
+    /// Puts client `key` on the idle list, or takes it off, by whether it
+    /// has anything in flight after what just happened on it.
+    fn note_activity(&mut self, key: usize, now: Instant) {
+        match self.clients.get(key) {
+            Some(client) if !client.busy() => self.idle.touch(key, client.rank(), now),
+            _ => {
+                self.idle.remove(key);
+            }
+        }
+        self.publish_idle();
+    }
+
+    /// Takes in the connections the first worker handed over, making room
+    /// first for those that came to a full table.
     fn take_arrivals(&mut self) {
         let mut arrivals = std::mem::take(&mut self.arrivals);
         self.hub.take_streams(self.index, &mut arrivals);
+        let max_connections = self.hub.config.connections.max_connections;
         for arrival in arrivals.drain(..) {
+            // Counted already, so the table is over the limit by it unless
+            // a connection closed meanwhile.
+            if arrival.evict && self.hub.open_total() > max_connections && !self.evict_first_here()
+            {
+                // What this worker showed as idle went busy meanwhile.
+                self.metrics.refused(Refusal::Limit);
+                let peer = arrival.stream.peer_description();
+                self.logs.connections.warn(Instant::now(), || {
+                    format!(
+                        "connection limit ({max_connections}) reached and every connection busy: \
+                         refusing {peer}"
+                    )
+                });
+                self.hub.closed(self.index);
+                continue;
+            }
             self.add_client(arrival);
         }
         self.arrivals = arrivals;
     }
 
     /// Starts serving `stream`, already counted as this worker's.
-    fn add_client(&mut self, Arrival { stream, door }: Arrival) {
+    fn add_client(&mut self, Arrival { stream, door, .. }: Arrival) {
         let peer = stream.peer_description();
         let entry = self.clients.vacant_entry();
         let key = entry.key();
@@ -343,6 +537,7 @@ impl<S: StoreAccess> Worker<S> {
             closing: false,
             peer,
             last_heard: Instant::now(),
+            heard: false,
         };
         // Both interests, once: with edge triggering, a writable event only
         // comes when the socket's send buffer frees up, so this costs
@@ -361,6 +556,7 @@ impl<S: StoreAccess> Worker<S> {
             client.peer, self.index
         );
         entry.insert(client);
+        self.note_activity(key, Instant::now());
         // Not driven now: a fresh connection has rarely sent anything yet,
         // so a read here would mostly hear EAGAIN. Bytes that did arrive
         // are not missed: registering a ready socket with epoll queues an
@@ -394,6 +590,7 @@ impl<S: StoreAccess> Worker<S> {
         }
         if progress.heard {
             client.last_heard = Instant::now();
+            client.heard = true;
         }
         if progress.throttled {
             self.metrics.throttled.inc();
@@ -403,7 +600,7 @@ impl<S: StoreAccess> Worker<S> {
             });
         }
         match result {
-            Ok((Step::Open, _)) => {}
+            Ok((Step::Open, _)) => self.note_activity(key, Instant::now()),
             Ok((Step::Done, _)) => {
                 debug!("connection {key} from {} closed", client.peer);
                 self.close(key);
@@ -442,6 +639,9 @@ impl<S: StoreAccess> Worker<S> {
             let mut client = self.clients.remove(key);
             let _ = self.selector.deregister(&mut client.conn);
             self.hub.closed(self.index);
+            if self.idle.remove(key) {
+                self.publish_idle();
+            }
         }
     }
 
@@ -547,6 +747,7 @@ impl<S: StoreAccess> Worker<S> {
         // The rest is server-wide: the first worker does it for all.
         let retry = self.front.as_mut().filter(|f| f.accept_pending).map(|f| {
             f.accept_pending = false;
+            f.spare.restore();
             f.listeners.len()
         });
         for index in 0..retry.unwrap_or(0) {
@@ -613,6 +814,16 @@ fn unix_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Whether a newcomer fits without closing another connection.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Room {
+    Free,
+    /// `max_connections` are open.
+    AtLimit,
+    /// Accepted with the spare descriptor: none is left.
+    OutOfDescriptors,
 }
 
 /// Whether to read more requests from the connection.

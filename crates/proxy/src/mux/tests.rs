@@ -605,6 +605,39 @@ fn clients_beyond_the_limit_are_refused() {
 }
 
 #[test]
+fn only_a_client_with_nothing_in_flight_is_evicted() {
+    let mut sim = Sim::up_with(MuxConfig {
+        max_clients: 3,
+        ..MuxConfig::default()
+    });
+    let waiting = sim.client();
+    let half = sim.client();
+    let idle = sim.client();
+    sim.send(waiting, &request(1, GET, b"k"));
+    let r = sim
+        .mux
+        .client_input(half, &request(2, GET, b"k")[..7], sim.now);
+    assert_eq!(r.consumed, 0);
+    assert!(!sim.mux.evict_client(waiting), "its answer is owed");
+    // Half a frame stays in the driver's input buffer (the driver checks
+    // that); a frame of a multi-frame request is held here.
+    let big = request(3, GET, &[1u8; 5000]);
+    sim.send(half, &big[..2062]);
+    assert!(!sim.mux.evict_client(half), "a request is half received");
+    // An answer not yet written out counts too.
+    let sent = sim.upstream_sent();
+    sim.answer(&response(sent[0].0, GET, b"v"));
+    assert!(!sim.mux.evict_client(waiting), "its answer is unwritten");
+    assert_eq!(sim.received(waiting).len(), 1);
+    assert!(sim.mux.evict_client(waiting), "all written: idle");
+    assert!(sim.mux.evict_client(idle));
+    assert!(!sim.mux.evict_client(idle), "gone already");
+    assert!(!sim.mux.has_client(idle));
+    assert_eq!(sim.mux.stats().clients_evicted, 2);
+    assert!(sim.mux.add_client(9, sim.now).is_ok(), "room was made");
+}
+
+#[test]
 fn a_client_that_pipelines_too_far_is_read_no_further() {
     let mut sim = Sim::up();
     let a = sim.client();
