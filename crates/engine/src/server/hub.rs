@@ -220,6 +220,7 @@ mod tests {
             threads,
             max_ttl: crate::DEFAULT_MAX_TTL_MS,
             redis: Arc::default(),
+            snapshot: None,
         };
         let addresses = vec![config.listeners[0].address.clone()];
         Hub::new(config, addresses, threads).unwrap()
