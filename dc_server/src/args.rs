@@ -79,6 +79,27 @@ pub struct Args {
           value_parser = clap::value_parser!(u64).range(0..=1_000_000_000))]
     pub progress: u64,
 
+    /// Warm restart: write every live session (with its remaining lifetime
+    /// and flags) to FILE on a clean stop (SIGTERM, SIGINT, or SIGUSR1/2
+    /// with -killable), and load it back at start, before serving. The
+    /// file is mode 0600 and belongs to the -user; its directory must be
+    /// writable by that user. A damaged file is set aside as
+    /// FILE.bad-<unix time> and the server starts empty
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Option<PathBuf>,
+
+    /// Also write the -snapshot every SECS seconds while serving, so that a
+    /// crash (kill -9) loses at most that much
+    #[arg(long = "snapshot-interval", value_name = "SECS", requires = "snapshot",
+          value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub snapshot_interval: Option<u64>,
+
+    /// Refuse to start (exit 1) when the -snapshot file is damaged, foreign
+    /// or of another version, instead of setting it aside and starting
+    /// empty (a missing file is still a first start)
+    #[arg(long = "snapshot-strict", requires = "snapshot")]
+    pub snapshot_strict: bool,
+
     #[command(flatten)]
     pub service: dc_service::ServiceArgs,
 
@@ -213,6 +234,9 @@ mod tests {
             (&["-listen", "IP:1", "-threads", "65"][..], "65"),
             (&["-sessions", "5"][..], "--listen"),
             (&["-listen", "IP:1", "-max-ttl", "0"][..], "0"),
+            (&["-listen", "IP:1", "-snapshot-interval", "5"][..], "--snapshot"),
+            (&["-listen", "IP:1", "-snapshot", "f", "-snapshot-interval", "0"][..], "0"),
+            (&["-listen", "IP:1", "-snapshot-strict"][..], "--snapshot"),
         ] {
             let e = parse(args).unwrap_err();
             let line = dc_cli::error_line(&e);

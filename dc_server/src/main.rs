@@ -1,7 +1,8 @@
 //! dc_server: the distcache session cache server. All the serving is in the
 //! `dc_engine` crate; this binary reads the command line and does the
 //! service chores in the order that keeps them safe: bind, set the socket's
-//! owner and mode, detach, write the pidfile, drop privileges, serve.
+//! owner and mode, detach, write the pidfile, drop privileges, load the
+//! snapshot, serve.
 #![forbid(unsafe_code)]
 
 mod args;
@@ -14,7 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use dc_engine::server::Listen;
-use dc_engine::{ConnectionLimits, FrontDoor, Server, ServerConfig, Shutdown};
+use dc_engine::{ConnectionLimits, FrontDoor, Server, ServerConfig, Shutdown, SnapshotConfig};
 use dc_resp::RespConfig;
 use dc_store::Limits;
 use nal::Address;
@@ -85,6 +86,12 @@ fn main() -> ExitCode {
         limits,
         max_ttl: args.max_ttl.saturating_mul(1000),
         redis: Arc::new(RespConfig { password }),
+        // Made absolute now: -daemon changes directory to `/`.
+        snapshot: args.snapshot.as_deref().map(|path| SnapshotConfig {
+            path: dc_service::absolute_path(path),
+            interval: args.snapshot_interval.map(Duration::from_secs),
+            strict: args.snapshot_strict,
+        }),
         progress: args.progress,
         killable: args.service.killable,
         threads,
@@ -102,6 +109,11 @@ fn main() -> ExitCode {
     })
     .unwrap_or_else(|e| dc_cli::fail(e));
 
+    // After the privilege drop: the snapshot is the -user's file, written
+    // by it, and the bad one is renamed aside as it.
+    if let Err(e) = server.restore() {
+        return dc_cli::finish::<_>(Err(e));
+    }
     dc_cli::finish(server.run().map(|Shutdown::Signal(signal)| signal))
 }
 

@@ -174,7 +174,9 @@ mod sharded;
 
 pub use dc_ops::StoreMode;
 pub use limits::{Limits, LimitsError, MAX_SESSIONS, MIN_MAX_BYTES};
-pub use memory::{IndexMemory, MemoryStore, MAX_DATA_LEN, MAX_ID_LEN, PRESIZED_SESSIONS};
+pub use memory::{
+    IndexMemory, LiveEntry, MemoryStore, WalkCursor, MAX_DATA_LEN, MAX_ID_LEN, PRESIZED_SESSIONS,
+};
 pub use sharded::{shards_for, ShardedStore, MIN_SESSIONS_PER_SHARD};
 
 /// Milliseconds on the caller's monotonic clock.

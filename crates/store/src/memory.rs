@@ -17,6 +17,7 @@
 mod expiry;
 mod index;
 mod slab;
+mod walk;
 
 use std::fmt;
 use std::hash::BuildHasher;
@@ -27,6 +28,7 @@ use crate::{Entry, Limits, Millis, SessionStore, StoreMode, StoreOutcome, StoreS
 use expiry::ExpiryIndex;
 use index::IdIndex;
 use slab::{record_len, Slabs, Slot};
+pub use walk::{LiveEntry, WalkCursor};
 
 #[cfg(test)]
 mod model_tests;

@@ -297,6 +297,7 @@ mod tests {
             max_ttl: crate::DEFAULT_MAX_TTL_MS,
             redis: Arc::default(),
             notice: None,
+            snapshot: None,
         };
         let addresses = vec![config.listeners[0].address.clone()];
         Hub::new(config, addresses, threads).unwrap()

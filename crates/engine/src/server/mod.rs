@@ -41,15 +41,19 @@
 //! cross-thread wake-up, and many connections spread over the cores.
 
 mod hub;
+mod snapshot;
 mod worker;
 
 use std::io;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use dc_resp::RespConfig;
-use dc_store::{shards_for, Limits, MemoryStore, Millis, ShardedStore};
-use log::{info, warn};
+use dc_snapshot::SnapshotError;
+use dc_store::{shards_for, Limits, MemoryStore, Millis, SessionStore, ShardedStore, StoreMode};
+use log::{error, info, warn};
 use nal::{Address, Listener, NalError};
 use thiserror::Error;
 
@@ -59,6 +63,8 @@ use crate::metrics::ServerMetrics;
 use crate::session::FrontDoor;
 use hub::Hub;
 use worker::Worker;
+
+pub use snapshot::{Loaded, Saved, SnapshotConfig, PIECE};
 
 /// Bytes of received data buffered per connection: several whole frames,
 /// so one read syscall can bring in a burst of pipelined requests.
@@ -150,6 +156,9 @@ pub struct ServerConfig {
     /// asked (e.g. "-max-connections 4096 lowered to 230: open files limit
     /// is 256").
     pub notice: Option<String>,
+    /// Warm restart: the snapshot file to load at start (with
+    /// [`Server::restore`]) and to write at shutdown; `None`: none.
+    pub snapshot: Option<SnapshotConfig>,
 }
 
 /// Why the server could not start or had to stop.
@@ -161,6 +170,15 @@ pub enum ServerError {
     /// No listener, or too many.
     #[error("{0} listening addresses given: between 1 and {MAX_LISTENERS} are needed")]
     Listeners(usize),
+    /// The snapshot could not be written, or (with
+    /// [`SnapshotConfig::strict`]) read.
+    #[error("snapshot {}: {source}", path.display())]
+    Snapshot {
+        /// The snapshot file.
+        path: PathBuf,
+        /// What is wrong.
+        source: SnapshotError,
+    },
     /// The event loop failed.
     #[error("{what}: {source}")]
     Io {
@@ -195,6 +213,8 @@ pub struct Server {
     workers: Workers,
     hub: Arc<Hub>,
     metrics: ServerMetrics,
+    /// The store the workers share, when they share one.
+    shared: Option<Arc<ShardedStore<MemoryStore>>>,
 }
 
 impl Server {
@@ -218,7 +238,15 @@ impl Server {
         let first = selectors.first().ok_or_else(no_selector)?;
         let mut front = Some(worker::Front::new(listeners, first)?);
         let mut selectors = selectors.into_iter();
-        let workers = if threads == 1 {
+        // A periodic snapshot is written by a thread of its own, which
+        // needs the store shared even with one worker.
+        let periodic = hub
+            .config
+            .snapshot
+            .as_ref()
+            .is_some_and(|s| s.interval.is_some());
+        let mut shared = None;
+        let workers = if threads == 1 && !periodic {
             let selector = selectors.next().ok_or_else(no_selector)?;
             let store = MemoryStore::new(hub.config.limits);
             Workers::One(Box::new(Worker::new(
@@ -238,6 +266,7 @@ impl Server {
                 source: io::Error::new(io::ErrorKind::InvalidInput, e),
             })?;
             let store = SharedStore(Arc::new(store));
+            shared = Some(Arc::clone(&store.0));
             Workers::Many(
                 selectors
                     .enumerate()
@@ -262,6 +291,7 @@ impl Server {
             workers,
             hub,
             metrics,
+            shared,
         })
     }
 
@@ -304,6 +334,13 @@ impl Server {
     /// Serves until a stop signal arrives, then lets every worker answer
     /// what it has received and returns once all have stopped.
     pub fn run(&mut self) -> Result<Shutdown, ServerError> {
+        let shutdown = self.serve()?;
+        self.save_snapshot()?;
+        Ok(shutdown)
+    }
+
+    /// The serving part of [`run`](Self::run).
+    fn serve(&mut self) -> Result<Shutdown, ServerError> {
         let limits = self.hub.config.limits;
         let listening = self.listening();
         let connections = self.hub.config.connections.max_connections;
@@ -332,6 +369,8 @@ impl Server {
                     limits.max_bytes
                 );
                 let hub = Arc::clone(&self.hub);
+                let shared = self.shared.clone();
+                let abort = AtomicBool::new(false);
                 let Some((first, rest)) = workers.split_first_mut() else {
                     return Err(no_selector());
                 };
@@ -352,8 +391,32 @@ impl Server {
                             }
                         }
                     }
+                    let (stop_snapshots, stopped) = mpsc::channel::<()>();
+                    let periodic = hub.config.snapshot.as_ref().and_then(|config| {
+                        let (interval, store) = (config.interval?, shared.as_deref()?);
+                        let (hub, abort, stopped) = (&hub, &abort, stopped);
+                        let spawned = std::thread::Builder::new()
+                            .name("dc_server-snapshot".into())
+                            .spawn_scoped(scope, move || {
+                                while let Err(mpsc::RecvTimeoutError::Timeout) =
+                                    stopped.recv_timeout(interval)
+                                {
+                                    save_logged(hub, config, store, abort);
+                                }
+                            });
+                        spawned
+                            .map_err(|e| warn!("cannot start the snapshot thread: {e}"))
+                            .ok()
+                    });
                     let result = first.run();
                     hub.stop_all();
+                    // A periodic write under way is abandoned: the final
+                    // one follows at once.
+                    abort.store(true, std::sync::atomic::Ordering::Relaxed);
+                    drop(stop_snapshots);
+                    if let Some(handle) = periodic {
+                        let _ = handle.join();
+                    }
                     for (index, handle) in handles {
                         match handle.join() {
                             Ok(Ok(_)) => {}
@@ -366,6 +429,141 @@ impl Server {
             }
         }
     }
+}
+
+impl Server {
+    /// Loads the configured snapshot into the store; call it once, after
+    /// dropping privileges and before [`run`](Self::run) (clients that
+    /// connect meanwhile wait in the backlog). A missing file is a first
+    /// start. A bad one is logged in one line, renamed aside to
+    /// `FILE.bad-<unix time>`, and the server starts empty; unless the
+    /// configuration is strict, when it is an error (and the file stays).
+    pub fn restore(&mut self) -> Result<Option<Loaded>, ServerError> {
+        let Some(config) = self.hub.config.snapshot.clone() else {
+            return Ok(None);
+        };
+        let now = self.now();
+        let unix_ms = worker::unix_ms();
+        let max_ttl = self.hub.config.max_ttl;
+        let loaded = match (&mut self.workers, &self.shared) {
+            (Workers::One(worker), _) => {
+                let store = worker.store_mut();
+                let loaded = snapshot::load(&config.path, now, unix_ms, max_ttl, |id, data, flags, at| {
+                    let _ = store.store(StoreMode::Set, id, data, flags, at, now);
+                });
+                if loaded.is_err() {
+                    *store = MemoryStore::new(*store.limits());
+                }
+                loaded
+            }
+            (Workers::Many(_), Some(shared)) => {
+                let loaded = snapshot::load(&config.path, now, unix_ms, max_ttl, |id, data, flags, at| {
+                    let _ = shared.lock(id).store(StoreMode::Set, id, data, flags, at, now);
+                });
+                if loaded.is_err() {
+                    for shard in 0..shared.shard_count() {
+                        let mut store = shared.lock_shard(shard);
+                        *store = MemoryStore::new(*store.limits());
+                    }
+                }
+                loaded
+            }
+            (Workers::Many(_), None) => return Err(no_selector()),
+        };
+        let path = config.path.display();
+        match loaded {
+            Ok(Some(loaded)) => {
+                info!(
+                    "snapshot {path}: loaded {} sessions in {} ms ({} expired since it was written)",
+                    loaded.sessions,
+                    loaded.took.as_millis(),
+                    loaded.expired
+                );
+                Ok(Some(loaded))
+            }
+            Ok(None) => {
+                info!("snapshot {path}: none yet, starting empty");
+                Ok(None)
+            }
+            Err(source) if config.strict => Err(ServerError::Snapshot {
+                path: config.path.clone(),
+                source,
+            }),
+            Err(e) => {
+                match snapshot::set_aside(&config.path, unix_ms) {
+                    Ok(aside) => warn!(
+                        "snapshot {path}: {e}; set aside as {}, starting empty",
+                        aside.display()
+                    ),
+                    Err(moved) => warn!(
+                        "snapshot {path}: {e}; cannot set it aside ({moved}), starting empty"
+                    ),
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// The store's clock.
+    fn now(&self) -> Millis {
+        Millis::try_from(self.hub.started.elapsed().as_millis()).unwrap_or(Millis::MAX)
+    }
+
+    /// Writes the configured snapshot once serving has stopped.
+    fn save_snapshot(&self) -> Result<(), ServerError> {
+        let Some(config) = &self.hub.config.snapshot else {
+            return Ok(());
+        };
+        let store: &dyn snapshot::Walkable = match (&self.workers, &self.shared) {
+            (_, Some(shared)) => shared.as_ref(),
+            (Workers::One(worker), None) => worker.store(),
+            (Workers::Many(_), None) => return Err(no_selector()),
+        };
+        let saved = snapshot::save(
+            &config.path,
+            store,
+            self.now(),
+            worker::unix_ms(),
+            &AtomicBool::new(false),
+        )
+        .map_err(|source| ServerError::Snapshot {
+            path: config.path.clone(),
+            source,
+        })?;
+        if let Some(saved) = saved {
+            log_saved(config, &saved);
+        }
+        Ok(())
+    }
+}
+
+/// A periodic snapshot: logged, whatever happens, and never fatal.
+fn save_logged(
+    hub: &Hub,
+    config: &SnapshotConfig,
+    store: &ShardedStore<MemoryStore>,
+    abort: &AtomicBool,
+) {
+    let now = Millis::try_from(hub.started.elapsed().as_millis()).unwrap_or(Millis::MAX);
+    match snapshot::save(&config.path, store, now, worker::unix_ms(), abort) {
+        Ok(Some(saved)) => log_saved(config, &saved),
+        Ok(None) => info!(
+            "snapshot {}: periodic write abandoned for the final one",
+            config.path.display()
+        ),
+        Err(e) => error!("snapshot {}: cannot write it: {e}", config.path.display()),
+    }
+}
+
+fn log_saved(config: &SnapshotConfig, saved: &Saved) {
+    info!(
+        "snapshot {}: wrote {} sessions, {} bytes, in {} ms (and {} ms to sync)",
+        config.path.display(),
+        saved.sessions,
+        saved.bytes,
+        saved.write.as_millis(),
+        saved.sync.as_millis()
+    );
 }
 
 fn no_selector() -> ServerError {

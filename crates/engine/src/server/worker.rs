@@ -203,6 +203,17 @@ impl<S: StoreAccess> Worker<S> {
         self.index
     }
 
+    /// The store this worker serves (for the snapshot, before and after
+    /// serving).
+    pub(super) fn store(&self) -> &S {
+        self.dispatcher.executor_ref().store()
+    }
+
+    /// The store, to fill from a snapshot before serving.
+    pub(super) fn store_mut(&mut self) -> &mut S {
+        self.dispatcher.executor().store_mut()
+    }
+
     /// Serves until a stop signal arrives (first worker) or the first
     /// worker asks it to stop (the others).
     pub(super) fn run(&mut self) -> Result<Shutdown, ServerError> {
@@ -810,7 +821,7 @@ impl<S: StoreAccess> Worker<S> {
 
 /// The wall clock, in milliseconds since the Unix epoch (for lifetimes
 /// given as an absolute time; expiry itself runs on the monotonic clock).
-fn unix_ms() -> u64 {
+pub(super) fn unix_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

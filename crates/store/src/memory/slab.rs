@@ -497,6 +497,42 @@ impl Slabs {
         }
     }
 
+    /// Calls `f` with every stored record of the pages from `from` on,
+    /// page by page, stopping after the page on which `at_least` records
+    /// were reached. Returns the page to go on from, or `None` when every
+    /// page was visited. Whole pages only, so a walk resumed later (after
+    /// other changes) visits each record that stayed put exactly once.
+    pub(crate) fn walk_pages(
+        &self,
+        from: usize,
+        at_least: usize,
+        mut f: impl FnMut(Record<'_>),
+    ) -> Option<usize> {
+        let mut seen = 0;
+        for (page, p) in self.pages.iter().enumerate().skip(from) {
+            if seen >= at_least {
+                return Some(page);
+            }
+            let len = p.slot_len as usize;
+            if len == 0 {
+                continue;
+            }
+            for record in p.bytes.chunks_exact(len).take(usize::from(p.fresh)) {
+                if read_u32(record, NEXT) != NIL {
+                    let (flags, id, data) = split_record(record);
+                    f(Record {
+                        id,
+                        data,
+                        flags,
+                        expires_at: read_u64(record, EXPIRES_AT),
+                    });
+                    seen += 1;
+                }
+            }
+        }
+        None
+    }
+
     /// Slots over all pages, used or not.
     #[cfg(test)]
     pub(crate) fn slot_capacity(&self) -> usize {

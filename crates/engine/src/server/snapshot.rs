@@ -1,0 +1,363 @@
+//! Warm restart: the store written to a snapshot file at shutdown (and
+//! every [`SnapshotConfig::interval`], if set) and read back at start. The
+//! format is `dc_snapshot`'s; this module decides where, when, and what to
+//! do with a bad file.
+//!
+//! * **Writing streams the store.** Entries are copied a piece
+//!   ([`PIECE`] entries) at a time into one wiped staging buffer while the
+//!   piece's shard is locked, then written with the lock released: a
+//!   periodic snapshot holds a shard for the time of a memcpy of a few
+//!   hundred KiB, never for the write, and no second copy of the store is
+//!   ever made. The file is a temporary one beside the target, created
+//!   with mode 0600 (set again with fchmod, whatever the umask), fsynced,
+//!   renamed into place, and the directory fsynced: a reader sees the old
+//!   snapshot or the new one, whole.
+//! * **Loading comes before serving.** The listeners are bound already, so
+//!   clients that connect meanwhile wait in the backlog and are served
+//!   once the store is whole: every answer is as consistent as after the
+//!   restart it is, never a miss for a session that is about to be loaded.
+//! * **Never half-loaded.** Entries are stored as they are read, and the
+//!   checksum is only known at the end: if the file turns out bad, the
+//!   store is emptied again before anything is served. One pass over the
+//!   file instead of a checking pass and a loading pass: on a cold page
+//!   cache, the reading is what costs.
+//! * **Remaining lifetimes.** Each record holds what was left of its
+//!   lifetime when the snapshot was started; at load the wall-clock time
+//!   since then is taken off (nothing if the clock went back), entries
+//!   whose lifetime ran out meanwhile are skipped, and the rest are capped
+//!   at `-max-ttl`.
+
+use std::fs::{self, File, OpenOptions, Permissions};
+use std::io;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use dc_snapshot::{encode_record, Reader, SecretBuf, SnapshotError, Writer};
+use dc_store::{Millis, MemoryStore, ShardedStore, WalkCursor};
+
+/// Entries copied per lock of a shard while writing.
+pub const PIECE: usize = 1024;
+
+/// Where and how often the store is snapshotted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotConfig {
+    /// The snapshot file (absolute: `-daemon` changes directory).
+    pub path: PathBuf,
+    /// Also write one this often while serving (`None`: only at shutdown).
+    pub interval: Option<Duration>,
+    /// Refuse to start when the file is bad, instead of setting it aside
+    /// and starting empty.
+    pub strict: bool,
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Saved {
+    /// Sessions written.
+    pub sessions: u64,
+    /// Bytes of the file.
+    pub bytes: u64,
+    /// Time to write everything (before the fsync).
+    pub write: Duration,
+    /// Time of the fsync, rename and directory fsync.
+    pub sync: Duration,
+}
+
+/// What a load did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Loaded {
+    /// Sessions stored.
+    pub sessions: u64,
+    /// Sessions whose lifetime ran out between the snapshot and now.
+    pub expired: u64,
+    /// Time taken.
+    pub took: Duration,
+}
+
+/// A store a snapshot can be written from: its shards, each walked a piece
+/// at a time.
+pub(super) trait Walkable {
+    fn shards(&self) -> usize;
+    /// [`MemoryStore::walk`] on shard `shard`, holding it only meanwhile.
+    fn walk_shard(
+        &self,
+        shard: usize,
+        from: WalkCursor,
+        now: Millis,
+        f: &mut dyn FnMut(&[u8], &[u8], u32, Millis),
+    ) -> Option<WalkCursor>;
+}
+
+impl Walkable for MemoryStore {
+    fn shards(&self) -> usize {
+        1
+    }
+
+    fn walk_shard(
+        &self,
+        _shard: usize,
+        from: WalkCursor,
+        now: Millis,
+        f: &mut dyn FnMut(&[u8], &[u8], u32, Millis),
+    ) -> Option<WalkCursor> {
+        self.walk(from, PIECE, now, |e| f(e.id, e.data, e.flags, e.expires_at))
+    }
+}
+
+impl Walkable for ShardedStore<MemoryStore> {
+    fn shards(&self) -> usize {
+        self.shard_count()
+    }
+
+    fn walk_shard(
+        &self,
+        shard: usize,
+        from: WalkCursor,
+        now: Millis,
+        f: &mut dyn FnMut(&[u8], &[u8], u32, Millis),
+    ) -> Option<WalkCursor> {
+        self.lock_shard(shard)
+            .walk(from, PIECE, now, |e| f(e.id, e.data, e.flags, e.expires_at))
+    }
+}
+
+/// The temporary file a snapshot is written to before the rename.
+fn temporary(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    path.with_file_name(name)
+}
+
+/// The directory holding `path`.
+fn directory(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Writes every entry of `store` live at `now` (the store's clock; the
+/// wall clock reads `unix_ms`) to `path`, through a temporary file.
+/// Returns `Ok(None)` if `abort` was raised meanwhile (the temporary file
+/// is removed and the old snapshot left alone).
+pub(super) fn save(
+    path: &Path,
+    store: &dyn Walkable,
+    now: Millis,
+    unix_ms: u64,
+    abort: &AtomicBool,
+) -> Result<Option<Saved>, SnapshotError> {
+    let started = Instant::now();
+    let tmp = temporary(path);
+    // A leftover of a crash: created afresh (O_EXCL, so never through a
+    // planted symlink), with the mode and owner of this process.
+    match fs::remove_file(&tmp) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
+        _ => {}
+    }
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    let result = write_into(file, store, now, unix_ms, abort);
+    let (file, sessions) = match result {
+        Ok(Some(done)) => done,
+        Ok(None) => {
+            let _ = fs::remove_file(&tmp);
+            return Ok(None);
+        }
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    let write = started.elapsed();
+    let synced = (|| {
+        file.sync_all()?;
+        let bytes = file.metadata()?.len();
+        drop(file);
+        fs::rename(&tmp, path)?;
+        File::open(directory(path))?.sync_all()?;
+        Ok::<u64, io::Error>(bytes)
+    })();
+    let bytes = match synced {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            return Err(e.into());
+        }
+    };
+    Ok(Some(Saved {
+        sessions,
+        bytes,
+        write,
+        sync: started.elapsed() - write,
+    }))
+}
+
+fn write_into(
+    file: File,
+    store: &dyn Walkable,
+    now: Millis,
+    unix_ms: u64,
+    abort: &AtomicBool,
+) -> Result<Option<(File, u64)>, SnapshotError> {
+    // umask may have taken bits off the 0600 above but never added any;
+    // set it outright all the same, as the file holds master secrets.
+    file.set_permissions(Permissions::from_mode(0o600))?;
+    let mut writer = Writer::new(file, unix_ms)?;
+    let mut piece = SecretBuf::with_capacity(PIECE * 1200);
+    for shard in 0..store.shards() {
+        let mut cursor = Some(WalkCursor::default());
+        while let Some(from) = cursor {
+            if abort.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            let mut records = 0u64;
+            let mut failed = None;
+            cursor = store.walk_shard(shard, from, now, &mut |id, data, flags, expires_at| {
+                // Live at `now`, so the lifetime left is what remains after
+                // the snapshot's creation time.
+                match encode_record(&mut piece, id, data, flags, expires_at - now) {
+                    Ok(()) => records += 1,
+                    Err(e) => failed = Some(e),
+                }
+            });
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            writer.write_encoded(piece.as_slice(), records)?;
+            piece.clear();
+        }
+    }
+    writer.finish().map(Some)
+}
+
+/// Reads the snapshot at `path`, giving each entry still live to `insert`
+/// (id, data, flags, expiry on the store's clock at `now`) with its
+/// lifetime capped at `max_ttl`. `Ok(None)`: there is no file (a first
+/// start).
+pub(super) fn load(
+    path: &Path,
+    now: Millis,
+    unix_ms: u64,
+    max_ttl: Millis,
+    mut insert: impl FnMut(&[u8], &[u8], u32, Millis),
+) -> Result<Option<Loaded>, SnapshotError> {
+    let started = Instant::now();
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let kind = file.metadata()?.file_type();
+    if kind.is_dir() {
+        return Err(SnapshotError::NotAFile("a directory"));
+    }
+    if !kind.is_file() {
+        return Err(SnapshotError::NotAFile("not a regular file"));
+    }
+    let mut reader = Reader::new(file)?;
+    let since = unix_ms.saturating_sub(reader.header().created_unix_ms);
+    let (mut sessions, mut expired) = (0, 0);
+    while let Some(record) = reader.next_record()? {
+        if record.ttl_ms < since {
+            expired += 1;
+            continue;
+        }
+        let left = (record.ttl_ms - since).min(max_ttl);
+        insert(
+            record.id,
+            record.data,
+            record.flags,
+            now.saturating_add(left),
+        );
+        sessions += 1;
+    }
+    Ok(Some(Loaded {
+        sessions,
+        expired,
+        took: started.elapsed(),
+    }))
+}
+
+/// Moves a bad snapshot out of the way, to `FILE.bad-<unix seconds>`, and
+/// returns where it went.
+pub(super) fn set_aside(path: &Path, unix_ms: u64) -> io::Result<PathBuf> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".bad-{}", unix_ms / 1000));
+    let aside = path.with_file_name(name);
+    fs::rename(path, &aside)?;
+    Ok(aside)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dc_store::{Limits, SessionStore, StoreMode};
+
+    fn store() -> MemoryStore {
+        MemoryStore::new(Limits::new(10_000, 16 << 20).unwrap())
+    }
+
+    #[test]
+    fn a_store_survives_a_save_and_a_load_with_its_lifetimes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("snap");
+        let mut before = store();
+        for i in 0..3000u32 {
+            let _ = before.store(
+                StoreMode::Set,
+                &i.to_be_bytes(),
+                &[i as u8; 100],
+                i % 5,
+                1_000 + u64::from(i),
+                0,
+            );
+        }
+        // At 1_500 the first 500 have expired.
+        let saved = save(&path, &before, 1_500, 10_000_000, &AtomicBool::new(false))
+            .unwrap()
+            .unwrap();
+        assert_eq!(saved.sessions, 2500);
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(!temporary(&path).exists());
+
+        // Loaded 200 ms of wall clock later, on a fresh clock at 50, with
+        // lifetimes capped at 2 s.
+        let mut after = store();
+        let loaded = load(&path, 50, 10_000_200, 2_000, |id, data, flags, at| {
+            let _ = after.store(StoreMode::Set, id, data, flags, at, 50);
+        })
+        .unwrap()
+        .unwrap();
+        // Entry i had 1000 + i - 1500 ms left; 200 passed.
+        assert_eq!(loaded.sessions, 2500 - 200);
+        assert_eq!(loaded.expired, 200);
+        let entry = after.entry(&1000u32.to_be_bytes(), 50).unwrap();
+        assert_eq!(entry.expires_at, 50 + 1000 + 1000 - 1500 - 200);
+        assert_eq!((entry.data, entry.flags), (&[1000u32 as u8; 100][..], 0));
+        let capped = after.entry(&2999u32.to_be_bytes(), 50).unwrap();
+        assert_eq!(capped.expires_at, 50 + 2_000);
+    }
+
+    #[test]
+    fn no_file_is_a_first_start_and_an_aborted_save_leaves_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("snap");
+        assert!(load(&path, 0, 0, 1000, |_, _, _, _| {}).unwrap().is_none());
+        let mut one = store();
+        let _ = one.add(b"id", b"data", 100, 0);
+        save(&path, &one, 0, 0, &AtomicBool::new(false)).unwrap();
+        let aborted = save(&path, &one, 0, 0, &AtomicBool::new(true)).unwrap();
+        assert!(aborted.is_none());
+        assert!(!temporary(&path).exists());
+        let mut count = 0;
+        load(&path, 0, 0, 1000, |_, _, _, _| count += 1).unwrap();
+        assert_eq!(count, 1);
+    }
+}
