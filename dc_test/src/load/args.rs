@@ -47,7 +47,7 @@ pub const DEFAULT_TTL_MS: u32 = 300_000;
 /// Highest `--rate`: far above what one machine can generate.
 pub const MAX_RATE: f64 = 100_000_000.0;
 
-pub const LOAD_OPTIONS: [&str; 17] = [
+pub const LOAD_OPTIONS: [&str; 18] = [
     "load",
     "proto",
     "conns",
@@ -64,6 +64,7 @@ pub const LOAD_OPTIONS: [&str; 17] = [
     "new_conn_per_op",
     "threads",
     "allow_evictions",
+    "allow_outages",
     "json",
 ];
 
@@ -137,6 +138,11 @@ pub struct LoadArgs {
     /// are.
     #[arg(long = "allow-evictions")]
     pub allow_evictions: bool,
+    /// Count dc_client's "no cache could answer" (DISCONNECTED) as a right
+    /// answer, for runs that break the cache on purpose; an ADD or REMOVE
+    /// so answered leaves its id unknown. Wrong bytes are still errors.
+    #[arg(long = "allow-outages")]
+    pub allow_outages: bool,
     /// Print the result as one JSON object on stdout (the summary line goes
     /// to stderr).
     #[arg(long)]
@@ -180,6 +186,8 @@ pub struct LoadConfig {
     pub threads: usize,
     /// Missing sessions are not errors.
     pub allow_evictions: bool,
+    /// "No cache could answer" is not an error.
+    pub allow_outages: bool,
     /// JSON output.
     pub json: bool,
     /// Seed, if one was given.
@@ -421,6 +429,7 @@ impl LoadArgs {
             new_conn_per_op: self.new_conn_per_op,
             threads,
             allow_evictions: self.allow_evictions,
+            allow_outages: self.allow_outages,
             json: self.json,
             seed,
         })

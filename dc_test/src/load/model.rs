@@ -147,6 +147,9 @@ pub enum Answer {
     Found,
     /// REMOVE or HAVE did not find it.
     NotFound,
+    /// The proxy said no cache could answer (distcache DISCONNECTED, or a
+    /// codec's `Unavailable`), and outages are tolerated.
+    Unavailable,
 }
 
 /// What was wrong with an answer.
@@ -264,6 +267,8 @@ pub struct Model {
     states: Vec<IdState>,
     ttl_ms: u32,
     allow_evictions: bool,
+    /// Whether "no cache could answer" is a right answer.
+    allow_outages: bool,
     /// Slack on both sides of the expiry window.
     margin_ms: u64,
 }
@@ -282,7 +287,18 @@ impl Model {
             states: vec![ABSENT; ids],
             ttl_ms,
             allow_evictions,
+            allow_outages: false,
             margin_ms,
+        }
+    }
+
+    /// Tolerates outages: a proxy's "no cache could answer" is then right,
+    /// and leaves an ADD's or REMOVE's id unknown (the server may have
+    /// applied it before the link failed).
+    pub fn with_outages(self, allow_outages: bool) -> Model {
+        Model {
+            allow_outages,
+            ..self
         }
     }
 
@@ -325,7 +341,15 @@ impl Model {
         keyspace: &Keyspace,
     ) -> Result<Answer, WrongAnswer> {
         let belief = self.belief(slot, window);
-        let (outcome, next) = judge(belief, operation, index, outcome, keyspace);
+        let (outcome, next) = if self.allow_outages && is_outage(operation, outcome) {
+            let next = match operation {
+                Operation::Add | Operation::Remove => Next::Unknown,
+                Operation::Get | Operation::Have => Next::Same,
+            };
+            (Ok(Answer::Unavailable), next)
+        } else {
+            judge(belief, operation, index, outcome, keyspace)
+        };
         if let Some(state) = self.states.get_mut(slot) {
             *state = match next {
                 Next::Same => *state,
@@ -348,6 +372,17 @@ impl Model {
             belief,
             problem,
         })
+    }
+}
+
+/// Whether `outcome` is a proxy's "no cache could answer".
+fn is_outage(operation: Operation, outcome: Outcome<'_>) -> bool {
+    match outcome {
+        Outcome::Payload(payload) => matches!(
+            Response::parse(operation, payload),
+            Ok(Response::Status(code)) if code == Status::Disconnected as u8
+        ),
+        Outcome::Reply(reply) => reply == Reply::Unavailable,
     }
 }
 
@@ -569,6 +604,49 @@ mod tests {
         assert_eq!(std::mem::size_of::<IdState>(), 16);
     }
     const T: (u64, u64) = (100, 101);
+
+    #[test]
+    fn outages_are_errors_unless_allowed_and_then_leave_writes_unknown() {
+        const DISCONNECTED: &[u8] = &[Status::Disconnected as u8];
+        let mut strict = Fixture::new(false);
+        assert!(matches!(
+            strict.problem(0, Get, 0, DISCONNECTED, T),
+            Problem::Unexpected { .. }
+        ));
+
+        let mut f = Fixture::new(false);
+        f.model = f.model.clone().with_outages(true);
+        let later = Window {
+            sent_ms: 200,
+            answered_ms: 201,
+        };
+        // A GET or HAVE that could not be answered changes nothing.
+        assert_eq!(f.send(0, Get, 0, DISCONNECTED, T), Ok(Answer::Unavailable));
+        assert_eq!(f.model.belief(0, later), Belief::Absent);
+        // An ADD may have reached the server before the link broke.
+        assert_eq!(f.send(0, Add, 5, DISCONNECTED, T), Ok(Answer::Unavailable));
+        assert_eq!(f.model.belief(0, later), Belief::Unknown);
+        // Either answer is then right, but not another session's bytes.
+        let data = f.data(0, 5);
+        assert_eq!(f.send(0, Get, 0, &data, T), Ok(Answer::Hit));
+        let other = f.data(1, 5);
+        assert!(matches!(
+            f.problem(0, Get, 0, &other, T),
+            Problem::WrongData { .. }
+        ));
+        // The codecs' Unavailable counts the same way.
+        let reply = f.model.settle(
+            2,
+            2,
+            Remove,
+            0,
+            Outcome::Reply(Reply::Unavailable),
+            later,
+            &f.keyspace,
+        );
+        assert_eq!(reply, Ok(Answer::Unavailable));
+        assert_eq!(f.model.belief(2, later), Belief::Unknown);
+    }
 
     #[test]
     fn right_answers_on_an_absent_then_present_id() {

@@ -112,6 +112,8 @@ pub struct Answers {
     pub found: u64,
     /// REMOVE/HAVE not found.
     pub not_found: u64,
+    /// "No cache could answer", with `--allow-outages`.
+    pub unavailable: u64,
 }
 
 /// One thread's counts (or, merged, the run's).
@@ -192,6 +194,7 @@ impl Tally {
             Answer::Miss => a.misses += 1,
             Answer::Found => a.found += 1,
             Answer::NotFound => a.not_found += 1,
+            Answer::Unavailable => a.unavailable += 1,
         }
     }
 
