@@ -237,6 +237,7 @@ impl Tally {
         a.misses += b.misses;
         a.found += b.found;
         a.not_found += b.not_found;
+        a.unavailable += b.unavailable;
         self.errors += other.errors;
         self.unanswered += other.unanswered;
         // Same bounds on both sides, so this cannot fail.
@@ -300,6 +301,7 @@ mod tests {
         let mut b = Tally::new();
         b.finished = Some(t0 + Duration::from_secs(2));
         b.answered(&pending(true, t0), t0 + Duration::from_micros(150));
+        b.right(Answer::Unavailable);
         for i in 0..MAX_REPORTED + 5 {
             b.error(|| format!("error {i}"));
         }
@@ -312,6 +314,7 @@ mod tests {
         assert_eq!((a.ops, a.prefilled, a.errors), (2, 1, 15));
         assert_eq!(a.by_op, [0, 2, 0, 0]);
         assert_eq!((a.answers.hits, a.answers.stored), (1, 1));
+        assert_eq!(a.answers.unavailable, 1);
         assert_eq!(a.reported.len(), MAX_REPORTED);
         assert_eq!(a.reported[0], "error 0");
         assert_eq!(a.latency.len(), 2);
