@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod relay;
+
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
@@ -325,12 +327,20 @@ pub fn installed_program(name: &str, package: &str) -> PathBuf {
 /// its output captured; kills it, and fails the test with what it printed,
 /// if it takes longer than `timeout`.
 pub fn run_command(cmd: &mut Command, input: &[u8], timeout: Duration) -> Output {
-    let mut child = cmd
+    let child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    wait_output(child, &format!("{cmd:?}"), input, timeout)
+}
+
+/// Collects the output of `child` (started with its stdout and stderr
+/// piped; `input` goes to its stdin if that is piped too) until it exits;
+/// kills it, and fails the test with what it printed, if it takes longer
+/// than `timeout`. `what` names it in that message.
+pub fn wait_output(mut child: Child, what: &str, input: &[u8], timeout: Duration) -> Output {
     // Drain the pipes in threads so a chatty child cannot block on them.
     let mut out = child.stdout.take().expect("stdout");
     let mut err = child.stderr.take().expect("stderr");
@@ -364,7 +374,7 @@ pub fn run_command(cmd: &mut Command, input: &[u8], timeout: Duration) -> Output
     let stderr = err_t.join().unwrap_or_default();
     let Some(status) = status else {
         panic!(
-            "{cmd:?} did not finish within {timeout:?}; stdout:\n{}\nstderr:\n{}",
+            "{what} did not finish within {timeout:?}; stdout:\n{}\nstderr:\n{}",
             String::from_utf8_lossy(&stdout),
             String::from_utf8_lossy(&stderr)
         );

@@ -65,6 +65,7 @@ pub const LOAD_OPTIONS: [&str; 18] = [
     "new_conn_per_op",
     "threads",
     "allow_evictions",
+    "allow_outages",
     "json",
     "plot",
 ];
@@ -139,6 +140,11 @@ pub struct LoadArgs {
     /// are.
     #[arg(long = "allow-evictions")]
     pub allow_evictions: bool,
+    /// Count dc_client's "no cache could answer" (DISCONNECTED) as a right
+    /// answer, for runs that break the cache on purpose; an ADD or REMOVE
+    /// so answered leaves its id unknown. Wrong bytes are still errors.
+    #[arg(long = "allow-outages")]
+    pub allow_outages: bool,
     /// Print the result as one JSON object on stdout (the summary line goes
     /// to stderr).
     #[arg(long)]
@@ -188,6 +194,8 @@ pub struct LoadConfig {
     pub threads: usize,
     /// Missing sessions are not errors.
     pub allow_evictions: bool,
+    /// "No cache could answer" is not an error.
+    pub allow_outages: bool,
     /// JSON output.
     pub json: bool,
     /// Where to draw the chart, if asked.
@@ -444,6 +452,7 @@ impl LoadArgs {
             new_conn_per_op: self.new_conn_per_op,
             threads,
             allow_evictions: self.allow_evictions,
+            allow_outages: self.allow_outages,
             json: self.json,
             plot: self.plot,
             seed,

@@ -137,6 +137,7 @@ fn drive<W: Wire>(config: &LoadConfig, seed: u64) -> Result<Tally, NalError> {
         mix: config.mix,
         ttl_ms: config.ttl_ms,
         allow_evictions: config.allow_evictions,
+        allow_outages: config.allow_outages,
         ttl_margin_ms: match W::PROTOCOL {
             Protocol::MemcacheText | Protocol::MemcacheBinary => MEMCACHE_TTL_MARGIN_MS,
             _ => model::TTL_MARGIN_MS,

@@ -91,6 +91,11 @@ struct IdState {
     expires_lo: u32,
     /// ...and no later than this.
     expires_hi: u32,
+    /// An ADD or REMOVE of this id was answered "no cache could answer"
+    /// (with `--allow-outages`): the server may still apply it, late, after
+    /// later requests on a new link. From then on the id's presence is
+    /// never held against the server, only its bytes.
+    limbo: bool,
 }
 
 const ABSENT: IdState = IdState {
@@ -98,6 +103,7 @@ const ABSENT: IdState = IdState {
     version: 0,
     expires_lo: 0,
     expires_hi: 0,
+    limbo: false,
 };
 
 /// What the model expects of the server for one request.
@@ -147,6 +153,9 @@ pub enum Answer {
     Found,
     /// REMOVE or HAVE did not find it.
     NotFound,
+    /// The proxy said no cache could answer (distcache DISCONNECTED, or a
+    /// codec's `Unavailable`), and outages are tolerated.
+    Unavailable,
 }
 
 /// What was wrong with an answer.
@@ -264,6 +273,8 @@ pub struct Model {
     states: Vec<IdState>,
     ttl_ms: u32,
     allow_evictions: bool,
+    /// Whether "no cache could answer" is a right answer.
+    allow_outages: bool,
     /// Slack on both sides of the expiry window.
     margin_ms: u64,
 }
@@ -282,7 +293,18 @@ impl Model {
             states: vec![ABSENT; ids],
             ttl_ms,
             allow_evictions,
+            allow_outages: false,
             margin_ms,
+        }
+    }
+
+    /// Tolerates outages: a proxy's "no cache could answer" is then right,
+    /// and leaves an ADD's or REMOVE's id unknown (the server may have
+    /// applied it before the link failed).
+    pub fn with_outages(self, allow_outages: bool) -> Model {
+        Model {
+            allow_outages,
+            ..self
         }
     }
 
@@ -325,7 +347,26 @@ impl Model {
         keyspace: &Keyspace,
     ) -> Result<Answer, WrongAnswer> {
         let belief = self.belief(slot, window);
-        let (outcome, next) = judge(belief, operation, index, outcome, keyspace);
+        let was_limbo = self.states.get(slot).is_some_and(|s| s.limbo);
+        let mut limbo = was_limbo;
+        let (outcome, next) = if self.allow_outages && is_outage(operation, outcome) {
+            let next = match operation {
+                Operation::Add | Operation::Remove => {
+                    limbo = true;
+                    Next::Unknown
+                }
+                Operation::Get | Operation::Have => Next::Same,
+            };
+            (Ok(Answer::Unavailable), next)
+        } else {
+            match judge(belief, operation, index, outcome, keyspace) {
+                (Err(problem), next) if was_limbo => match late_write(&problem, operation, index) {
+                    Some((answer, next)) => (Ok(answer), next),
+                    None => (Err(problem), next),
+                },
+                judged => judged,
+            }
+        };
         if let Some(state) = self.states.get_mut(slot) {
             *state = match next {
                 Next::Same => *state,
@@ -339,8 +380,10 @@ impl Model {
                     version,
                     expires_lo: ms_u32(window.sent_ms + u64::from(self.ttl_ms)),
                     expires_hi: ms_u32(window.answered_ms + u64::from(self.ttl_ms)),
+                    limbo: false,
                 },
             };
+            state.limbo = limbo;
         }
         outcome.map_err(|problem| WrongAnswer {
             operation,
@@ -348,6 +391,41 @@ impl Model {
             belief,
             problem,
         })
+    }
+}
+
+/// For an id in limbo, the answer a late ADD or REMOVE explains, and the
+/// id's next state: any disagreement about presence, and this id's own
+/// intact bytes of another version. Another id's bytes, corrupt bytes and
+/// malformed answers are never explained.
+fn late_write(problem: &Problem, operation: Operation, index: u32) -> Option<(Answer, Next)> {
+    let own = |got: &Identity| matches!(got, Identity::Session { index: i, .. } if *i == index);
+    match problem {
+        Problem::AddRefused(code) if *code == Status::AddMatchingSession as u8 => {
+            Some((Answer::Duplicate, Next::Unknown))
+        }
+        Problem::AddStored => Some((Answer::Stored, Next::Stored)),
+        Problem::Missed => Some((Answer::Miss, Next::Absent)),
+        Problem::HitAbsent(got) | Problem::WrongData { got, .. } if own(got) => {
+            Some((Answer::Hit, Next::Unknown))
+        }
+        Problem::FoundAbsent => Some(match operation {
+            Operation::Remove => (Answer::Found, Next::Absent),
+            _ => (Answer::Found, Next::Unknown),
+        }),
+        Problem::NotFoundPresent => Some((Answer::NotFound, Next::Absent)),
+        _ => None,
+    }
+}
+
+/// Whether `outcome` is a proxy's "no cache could answer".
+fn is_outage(operation: Operation, outcome: Outcome<'_>) -> bool {
+    match outcome {
+        Outcome::Payload(payload) => matches!(
+            Response::parse(operation, payload),
+            Ok(Response::Status(code)) if code == Status::Disconnected as u8
+        ),
+        Outcome::Reply(reply) => reply == Reply::Unavailable,
     }
 }
 
@@ -569,6 +647,72 @@ mod tests {
         assert_eq!(std::mem::size_of::<IdState>(), 16);
     }
     const T: (u64, u64) = (100, 101);
+
+    #[test]
+    fn outages_are_errors_unless_allowed_and_then_leave_writes_unknown() {
+        const DISCONNECTED: &[u8] = &[Status::Disconnected as u8];
+        let mut strict = Fixture::new(false);
+        assert!(matches!(
+            strict.problem(0, Get, 0, DISCONNECTED, T),
+            Problem::Unexpected { .. }
+        ));
+
+        let mut f = Fixture::new(false);
+        f.model = f.model.clone().with_outages(true);
+        let later = Window {
+            sent_ms: 200,
+            answered_ms: 201,
+        };
+        // A GET or HAVE that could not be answered changes nothing.
+        assert_eq!(f.send(0, Get, 0, DISCONNECTED, T), Ok(Answer::Unavailable));
+        assert_eq!(f.model.belief(0, later), Belief::Absent);
+        // An ADD may have reached the server before the link broke.
+        assert_eq!(f.send(0, Add, 5, DISCONNECTED, T), Ok(Answer::Unavailable));
+        assert_eq!(f.model.belief(0, later), Belief::Unknown);
+        // Either answer is then right, but not another session's bytes.
+        let data = f.data(0, 5);
+        assert_eq!(f.send(0, Get, 0, &data, T), Ok(Answer::Hit));
+        let other = f.data(1, 5);
+        assert!(matches!(
+            f.problem(0, Get, 0, &other, T),
+            Problem::WrongData { .. }
+        ));
+        // The codecs' Unavailable counts the same way.
+        let reply = f.model.settle(
+            2,
+            2,
+            Remove,
+            0,
+            Outcome::Reply(Reply::Unavailable),
+            later,
+            &f.keyspace,
+        );
+        assert_eq!(reply, Ok(Answer::Unavailable));
+        assert_eq!(f.model.belief(2, later), Belief::Unknown);
+    }
+
+    #[test]
+    fn a_late_write_explains_presence_but_never_other_bytes() {
+        const DISCONNECTED: &[u8] = &[Status::Disconnected as u8];
+        let mut f = Fixture::new(false);
+        f.model = f.model.clone().with_outages(true);
+        // ADD v5 fails over; REMOVE then finds nothing; the late ADD lands.
+        assert_eq!(f.send(0, Add, 5, DISCONNECTED, T), Ok(Answer::Unavailable));
+        assert_eq!(f.send(0, Remove, 0, &[1], T), Ok(Answer::NotFound));
+        let data = f.data(0, 5);
+        assert_eq!(f.send(0, Get, 0, &data, T), Ok(Answer::Hit));
+        assert_eq!(f.send(0, Add, 6, &[101], T), Ok(Answer::Duplicate));
+        // Still: another id's bytes are wrong.
+        assert_eq!(f.send(0, Remove, 0, &[0], T), Ok(Answer::Found));
+        let other = f.data(1, 5);
+        assert!(matches!(
+            f.problem(0, Get, 0, &other, T),
+            Problem::HitAbsent(_)
+        ));
+        // An id never in limbo keeps the strict rules.
+        assert_eq!(f.send(1, Add, 7, &[0], T), Ok(Answer::Stored));
+        assert_eq!(f.problem(1, Get, 0, &[1], T), Problem::Missed);
+    }
 
     #[test]
     fn right_answers_on_an_absent_then_present_id() {

@@ -55,7 +55,7 @@ pub fn start_line(config: &LoadConfig, seed: u64) -> String {
         other => format!(" over {other}"),
     };
     format!(
-        "Info, load: {shape} to {}{over}; {} ids of {} bytes, data {}-{} bytes, mix {}, ttl {} ms{}{}; {until}; seed {seed}",
+        "Info, load: {shape} to {}{over}; {} ids of {} bytes, data {}-{} bytes, mix {}, ttl {} ms{}{}{}; {until}; seed {seed}",
         config.connect,
         config.ids,
         config.id_len,
@@ -66,6 +66,11 @@ pub fn start_line(config: &LoadConfig, seed: u64) -> String {
         if config.prefill { ", prefilled" } else { "" },
         if config.allow_evictions {
             ", evictions allowed"
+        } else {
+            ""
+        },
+        if config.allow_outages {
+            ", outages allowed"
         } else {
             ""
         },
@@ -232,7 +237,7 @@ impl Summary {
     pub fn line(&self) -> String {
         let l = &self.latency_us;
         format!(
-            "Info, load: {} ops in {:.3} s, {:.0} ops/s, {} errors; latency us p50 {} p90 {} p99 {} p99.9 {} max {}; GET hits {} misses {}",
+            "Info, load: {} ops in {:.3} s, {:.0} ops/s, {} errors; latency us p50 {} p90 {} p99 {} p99.9 {} max {}; GET hits {} misses {}{}",
             self.ops,
             self.seconds,
             self.ops_per_sec,
@@ -243,7 +248,11 @@ impl Summary {
             l.p999,
             l.max,
             self.answers.hits,
-            self.answers.misses
+            self.answers.misses,
+            match self.answers.unavailable {
+                0 => String::new(),
+                n => format!("; {n} unavailable"),
+            }
         )
     }
 

@@ -113,6 +113,8 @@ pub struct Answers {
     pub found: u64,
     /// REMOVE/HAVE not found.
     pub not_found: u64,
+    /// "No cache could answer", with `--allow-outages`.
+    pub unavailable: u64,
 }
 
 /// One thread's counts (or, merged, the run's).
@@ -206,6 +208,7 @@ impl Tally {
             Answer::Miss => a.misses += 1,
             Answer::Found => a.found += 1,
             Answer::NotFound => a.not_found += 1,
+            Answer::Unavailable => a.unavailable += 1,
         }
     }
 
@@ -248,6 +251,7 @@ impl Tally {
         a.misses += b.misses;
         a.found += b.found;
         a.not_found += b.not_found;
+        a.unavailable += b.unavailable;
         self.errors += other.errors;
         self.unanswered += other.unanswered;
         // Same bounds on both sides, so this cannot fail.
@@ -316,6 +320,7 @@ mod tests {
         let mut b = Tally::new();
         b.finished = Some(t0 + Duration::from_secs(2));
         b.answered(&pending(true, t0), t0 + Duration::from_micros(150));
+        b.right(Answer::Unavailable);
         for i in 0..MAX_REPORTED + 5 {
             b.error(|| format!("error {i}"));
         }
@@ -328,6 +333,7 @@ mod tests {
         assert_eq!((a.ops, a.prefilled, a.errors), (2, 1, 15));
         assert_eq!(a.by_op, [0, 2, 0, 0]);
         assert_eq!((a.answers.hits, a.answers.stored), (1, 1));
+        assert_eq!(a.answers.unavailable, 1);
         assert_eq!(a.reported.len(), MAX_REPORTED);
         assert_eq!(a.reported[0], "error 0");
         assert_eq!(a.latency.len(), 2);

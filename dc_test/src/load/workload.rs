@@ -91,6 +91,8 @@ pub struct Plan {
     pub ttl_ms: u32,
     /// Whether missing sessions are tolerated.
     pub allow_evictions: bool,
+    /// Whether "no cache could answer" is tolerated.
+    pub allow_outages: bool,
     /// Slack around each expiry (see [`TTL_MARGIN_MS`](super::model::TTL_MARGIN_MS)).
     pub ttl_margin_ms: u64,
     /// Time zero of the model's clock.
@@ -136,7 +138,8 @@ impl Workload {
                 plan.ttl_ms,
                 plan.allow_evictions,
                 plan.ttl_margin_ms,
-            ),
+            )
+            .with_outages(plan.allow_outages),
             rng: SplitMix64::new(seed),
             budget,
             prefill_next: 0,
@@ -301,6 +304,7 @@ mod tests {
             mix: mix.parse().unwrap(),
             ttl_ms: 60_000,
             allow_evictions: false,
+            allow_outages: false,
             ttl_margin_ms: TTL_MARGIN_MS,
             origin: Instant::now(),
         }
