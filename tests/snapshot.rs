@@ -47,7 +47,8 @@ fn start(path: &Path, extra: &[&str]) -> Server {
 
 impl Server {
     fn redis(&self) -> redis::Connection {
-        let client = redis::Client::open(format!("redis://127.0.0.1:{}/", self.redis)).expect("url");
+        let client =
+            redis::Client::open(format!("redis://127.0.0.1:{}/", self.redis)).expect("url");
         let con = client.get_connection().expect("RESP connection");
         con.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
         con
@@ -63,7 +64,10 @@ impl Server {
         let mut answer = String::new();
         loop {
             let mut line = String::new();
-            assert!(reader.read_line(&mut line).expect("answer") > 0, "closed: {answer}");
+            assert!(
+                reader.read_line(&mut line).expect("answer") > 0,
+                "closed: {answer}"
+            );
             answer.push_str(&line);
             if line == last {
                 return answer;
@@ -106,12 +110,20 @@ fn keys(con: &mut redis::Connection) -> u64 {
     info.lines()
         .find_map(|l| l.strip_prefix("db0:keys="))
         .map_or(0, |rest| {
-            rest.split(',').next().unwrap_or_default().parse().expect("count")
+            rest.split(',')
+                .next()
+                .unwrap_or_default()
+                .parse()
+                .expect("count")
         })
 }
 
 fn mode(path: &Path) -> u32 {
-    std::fs::metadata(path).expect("snapshot").permissions().mode() & 0o7777
+    std::fs::metadata(path)
+        .expect("snapshot")
+        .permissions()
+        .mode()
+        & 0o7777
 }
 
 fn value(i: usize) -> Vec<u8> {
@@ -123,10 +135,17 @@ fn sessions_survive_a_restart_with_their_remaining_lifetimes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("sessions.snap");
     let server = start(&path, &[]);
-    assert!(server.daemon.wait_for_log("none yet, starting empty", IO_TIMEOUT));
+    assert!(server
+        .daemon
+        .wait_for_log("none yet, starting empty", IO_TIMEOUT));
     let mut con = server.redis();
     for i in 0..200 {
-        set(&mut con, &format!("s{i}"), &value(i), 60_000 + i as u64 * 100);
+        set(
+            &mut con,
+            &format!("s{i}"),
+            &value(i),
+            60_000 + i as u64 * 100,
+        );
     }
     let short_lived = Instant::now();
     set(&mut con, "short", b"gone by the restart", 1_000);
@@ -142,14 +161,16 @@ fn sessions_survive_a_restart_with_their_remaining_lifetimes() {
     std::thread::sleep(Duration::from_millis(1_100).saturating_sub(short_lived.elapsed()));
     let server = start(&path, &[]);
     assert!(
-        server.daemon.wait_for_log(
-            "loaded 201 sessions",
-            IO_TIMEOUT
-        ),
+        server
+            .daemon
+            .wait_for_log("loaded 201 sessions", IO_TIMEOUT),
         "{}",
         server.daemon.stderr()
     );
-    assert!(server.daemon.stderr().contains("(1 expired since it was written)"));
+    assert!(server
+        .daemon
+        .stderr()
+        .contains("(1 expired since it was written)"));
     let mut con = server.redis();
     let down = written.elapsed().as_millis() as i64;
     for i in 0..200 {
@@ -196,7 +217,9 @@ fn a_periodic_snapshot_survives_kill_9() {
     }
     drop(con);
     assert!(
-        server.daemon.wait_for_log("wrote 50 sessions", Duration::from_secs(5)),
+        server
+            .daemon
+            .wait_for_log("wrote 50 sessions", Duration::from_secs(5)),
         "{}",
         server.daemon.stderr()
     );
@@ -256,7 +279,11 @@ fn every_kind_of_bad_snapshot_is_set_aside_and_the_server_starts_empty() {
     let cases: Vec<(&str, Option<Vec<u8>>, &str)> = vec![
         ("in the header", Some(good[..10].to_vec()), "truncated"),
         ("in a record", Some(good[..len / 2].to_vec()), "truncated"),
-        ("in the trailer", Some(good[..len - 3].to_vec()), "truncated"),
+        (
+            "in the trailer",
+            Some(good[..len - 3].to_vec()),
+            "truncated",
+        ),
         ("flipped byte", Some(flipped), "checksum mismatch"),
         (
             "foreign file",
@@ -326,7 +353,10 @@ fn strict_mode_refuses_to_start_on_a_bad_snapshot() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains(&format!("Error, snapshot {}: not a dc_server snapshot", path.display())),
+        stderr.contains(&format!(
+            "Error, snapshot {}: not a dc_server snapshot",
+            path.display()
+        )),
         "{stderr}"
     );
     // Left where it was, for the operator to look at.
@@ -336,7 +366,9 @@ fn strict_mode_refuses_to_start_on_a_bad_snapshot() {
     // A missing file is a first start, strict or not.
     std::fs::remove_file(&path).unwrap();
     let server = start(&path, &["-snapshot-strict"]);
-    assert!(server.daemon.wait_for_log("none yet, starting empty", IO_TIMEOUT));
+    assert!(server
+        .daemon
+        .wait_for_log("none yet, starting empty", IO_TIMEOUT));
 }
 
 /// A pipelined RESP loader: `count` SETs of `size`-byte values, written by
@@ -351,14 +383,11 @@ fn fill(port: u16, count: usize, size: usize, px: u64) {
             let key = format!("session:{i:012}");
             let px = px.to_string();
             batch.extend_from_slice(
-                format!(
-                    "*5\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${size}\r\n",
-                    key.len()
-                )
-                .as_bytes(),
+                format!("*5\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${size}\r\n", key.len()).as_bytes(),
             );
             batch.extend_from_slice(&value);
-            batch.extend_from_slice(format!("\r\n$2\r\nPX\r\n${}\r\n{px}\r\n", px.len()).as_bytes());
+            batch
+                .extend_from_slice(format!("\r\n$2\r\nPX\r\n${}\r\n{px}\r\n", px.len()).as_bytes());
             if batch.len() >= 1 << 20 {
                 writer.write_all(&batch).expect("send");
                 batch.clear();
@@ -377,9 +406,15 @@ fn fill(port: u16, count: usize, size: usize, px: u64) {
 
 /// The log line's number after `before` and before `after`.
 fn number_in(log: &str, before: &str, after: &str) -> u64 {
-    let start = log.rfind(before).unwrap_or_else(|| panic!("{before:?} in {log}")) + before.len();
+    let start = log
+        .rfind(before)
+        .unwrap_or_else(|| panic!("{before:?} in {log}"))
+        + before.len();
     let rest = &log[start..];
-    rest[..rest.find(after).expect("end")].trim().parse().expect("number")
+    rest[..rest.find(after).expect("end")]
+        .trim()
+        .parse()
+        .expect("number")
 }
 
 /// The restart benchmark (not a timed test): 1M sessions of 1 KB through a
@@ -395,7 +430,10 @@ fn restart_of_a_million_sessions() {
     let mut server = start(&path, &options);
     let filling = Instant::now();
     fill(server.redis, sessions, 1024, 3_600_000);
-    println!("filled {sessions} sessions of 1 KiB in {:?}", filling.elapsed());
+    println!(
+        "filled {sessions} sessions of 1 KiB in {:?}",
+        filling.elapsed()
+    );
     let stopping = Instant::now();
     server.daemon.signal(Signal::SIGTERM);
     let status = server.daemon.wait_exit(Duration::from_secs(120));

@@ -234,8 +234,21 @@ mod tests {
             (&["-listen", "IP:1", "-threads", "65"][..], "65"),
             (&["-sessions", "5"][..], "--listen"),
             (&["-listen", "IP:1", "-max-ttl", "0"][..], "0"),
-            (&["-listen", "IP:1", "-snapshot-interval", "5"][..], "--snapshot"),
-            (&["-listen", "IP:1", "-snapshot", "f", "-snapshot-interval", "0"][..], "0"),
+            (
+                &["-listen", "IP:1", "-snapshot-interval", "5"][..],
+                "--snapshot",
+            ),
+            (
+                &[
+                    "-listen",
+                    "IP:1",
+                    "-snapshot",
+                    "f",
+                    "-snapshot-interval",
+                    "0",
+                ][..],
+                "0",
+            ),
             (&["-listen", "IP:1", "-snapshot-strict"][..], "--snapshot"),
         ] {
             let e = parse(args).unwrap_err();

@@ -24,8 +24,6 @@ pub mod stats;
 pub use dispatch::{Dispatcher, SharedStore, StoreAccess};
 pub use execute::{ExecStats, Executor, Outcome, DEFAULT_MAX_TTL_MS};
 pub use metrics::ServerMetrics;
-pub use server::{
-    ConnectionLimits, Server, ServerConfig, ServerError, Shutdown, SnapshotConfig,
-};
+pub use server::{ConnectionLimits, Server, ServerConfig, ServerError, Shutdown, SnapshotConfig};
 pub use session::{serve_codec, ClientSession, FrontDoor, Served, Session, SessionError};
 pub use stats::{OpStats, ProgressLine};

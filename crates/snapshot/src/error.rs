@@ -49,7 +49,9 @@ pub enum SnapshotError {
         what: String,
     },
     /// The checksum in the trailer does not match the content.
-    #[error("checksum mismatch: the trailer says {stored:08x}, the content hashes to {computed:08x}")]
+    #[error(
+        "checksum mismatch: the trailer says {stored:08x}, the content hashes to {computed:08x}"
+    )]
     Checksum {
         /// The CRC-32C in the trailer.
         stored: u32,

@@ -246,9 +246,7 @@ impl<R: Read> Reader<R> {
                 grown.resize(capacity);
                 self.buf = grown;
             } else {
-                self.buf
-                    .as_mut_slice()
-                    .copy_within(self.start..self.end, 0);
+                self.buf.as_mut_slice().copy_within(self.start..self.end, 0);
             }
             self.start = 0;
             self.end = live;

@@ -119,10 +119,7 @@ fn each_fault_is_named() {
     let e = read(b"GIF89a and the rest").unwrap_err();
     assert!(matches!(e, SnapshotError::Foreign { .. }), "{e:?}");
     assert!(e.to_string().contains("47 49 46 38"), "{e}");
-    assert!(matches!(
-        read(b"R"),
-        Err(SnapshotError::Foreign { .. })
-    ));
+    assert!(matches!(read(b"R"), Err(SnapshotError::Foreign { .. })));
 
     let mut version = file.clone();
     version[8..12].copy_from_slice(&2u32.to_le_bytes());
@@ -132,7 +129,10 @@ fn each_fault_is_named() {
 
     let mut flipped = file.clone();
     flipped[HEADER_LEN + 30] ^= 1; // in the first record's data
-    assert!(matches!(read(&flipped), Err(SnapshotError::Checksum { .. })));
+    assert!(matches!(
+        read(&flipped),
+        Err(SnapshotError::Checksum { .. })
+    ));
 
     let mut tag = file.clone();
     tag[HEADER_LEN] = b'X';
@@ -145,7 +145,10 @@ fn each_fault_is_named() {
 
     let mut trailing = file.clone();
     trailing.push(0);
-    assert!(matches!(read(&trailing), Err(SnapshotError::Trailing { .. })));
+    assert!(matches!(
+        read(&trailing),
+        Err(SnapshotError::Trailing { .. })
+    ));
 
     // A count that lies, with a checksum recomputed to match.
     let mut count = file.clone();
@@ -155,7 +158,16 @@ fn each_fault_is_named() {
     let end = count.len();
     count[end - 4..].copy_from_slice(&crc.to_le_bytes());
     let e = read(&count).unwrap_err();
-    assert!(matches!(e, SnapshotError::Count { stored: 9, found: 4 }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            SnapshotError::Count {
+                stored: 9,
+                found: 4
+            }
+        ),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -170,6 +182,9 @@ fn a_directory_is_not_a_snapshot() {
 fn too_long_records_are_refused_when_written() {
     let mut writer = Writer::new(Vec::new(), 0).unwrap();
     let e = writer.write_record(&[0; 256], b"", 0, 0).unwrap_err();
-    assert!(matches!(e, SnapshotError::TooLong { id_len: 256, .. }), "{e:?}");
+    assert!(
+        matches!(e, SnapshotError::TooLong { id_len: 256, .. }),
+        "{e:?}"
+    );
     assert_eq!(writer.records(), 0);
 }

@@ -448,18 +448,32 @@ impl Server {
         let loaded = match (&mut self.workers, &self.shared) {
             (Workers::One(worker), _) => {
                 let store = worker.store_mut();
-                let loaded = snapshot::load(&config.path, now, unix_ms, max_ttl, |id, data, flags, at| {
-                    let _ = store.store(StoreMode::Set, id, data, flags, at, now);
-                });
+                let loaded = snapshot::load(
+                    &config.path,
+                    now,
+                    unix_ms,
+                    max_ttl,
+                    |id, data, flags, at| {
+                        let _ = store.store(StoreMode::Set, id, data, flags, at, now);
+                    },
+                );
                 if loaded.is_err() {
                     *store = MemoryStore::new(*store.limits());
                 }
                 loaded
             }
             (Workers::Many(_), Some(shared)) => {
-                let loaded = snapshot::load(&config.path, now, unix_ms, max_ttl, |id, data, flags, at| {
-                    let _ = shared.lock(id).store(StoreMode::Set, id, data, flags, at, now);
-                });
+                let loaded = snapshot::load(
+                    &config.path,
+                    now,
+                    unix_ms,
+                    max_ttl,
+                    |id, data, flags, at| {
+                        let _ = shared
+                            .lock(id)
+                            .store(StoreMode::Set, id, data, flags, at, now);
+                    },
+                );
                 if loaded.is_err() {
                     for shard in 0..shared.shard_count() {
                         let mut store = shared.lock_shard(shard);
@@ -495,9 +509,9 @@ impl Server {
                         "snapshot {path}: {e}; set aside as {}, starting empty",
                         aside.display()
                     ),
-                    Err(moved) => warn!(
-                        "snapshot {path}: {e}; cannot set it aside ({moved}), starting empty"
-                    ),
+                    Err(moved) => {
+                        warn!("snapshot {path}: {e}; cannot set it aside ({moved}), starting empty")
+                    }
                 }
                 Ok(None)
             }

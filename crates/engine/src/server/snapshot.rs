@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use dc_snapshot::{encode_record, Reader, SecretBuf, SnapshotError, Writer};
-use dc_store::{Millis, MemoryStore, ShardedStore, WalkCursor};
+use dc_store::{MemoryStore, Millis, ShardedStore, WalkCursor};
 
 /// Entries copied per lock of a shard while writing.
 pub const PIECE: usize = 1024;

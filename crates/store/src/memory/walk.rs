@@ -112,7 +112,9 @@ mod tests {
         let mut cursor = Some(WalkCursor::default());
         let mut round = 0u32;
         while let Some(from) = cursor {
-            cursor = store.walk(from, 50, 0, |e| *seen.entry(e.id.to_vec()).or_default() += 1);
+            cursor = store.walk(from, 50, 0, |e| {
+                *seen.entry(e.id.to_vec()).or_default() += 1
+            });
             // Churn other ids between pieces.
             for j in 0..20u32 {
                 let id = (1_000_000 + round * 20 + j).to_be_bytes();
