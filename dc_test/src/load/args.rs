@@ -48,7 +48,7 @@ pub const DEFAULT_TTL_MS: u32 = 300_000;
 /// Highest `--rate`: far above what one machine can generate.
 pub const MAX_RATE: f64 = 100_000_000.0;
 
-pub const LOAD_OPTIONS: [&str; 18] = [
+pub const LOAD_OPTIONS: [&str; 19] = [
     "load",
     "proto",
     "conns",

@@ -76,6 +76,9 @@ pub struct Loaded {
     pub took: Duration,
 }
 
+/// What a walk hands each live entry: id, data, flags, remaining lifetime.
+pub(super) type EntryVisitor<'a> = dyn FnMut(&[u8], &[u8], u32, Millis) + 'a;
+
 /// A store a snapshot can be written from: its shards, each walked a piece
 /// at a time.
 pub(super) trait Walkable {
@@ -86,7 +89,7 @@ pub(super) trait Walkable {
         shard: usize,
         from: WalkCursor,
         now: Millis,
-        f: &mut dyn FnMut(&[u8], &[u8], u32, Millis),
+        f: &mut EntryVisitor<'_>,
     ) -> Option<WalkCursor>;
 }
 
@@ -100,7 +103,7 @@ impl Walkable for MemoryStore {
         _shard: usize,
         from: WalkCursor,
         now: Millis,
-        f: &mut dyn FnMut(&[u8], &[u8], u32, Millis),
+        f: &mut EntryVisitor<'_>,
     ) -> Option<WalkCursor> {
         self.walk(from, PIECE, now, |e| f(e.id, e.data, e.flags, e.expires_at))
     }
@@ -116,7 +119,7 @@ impl Walkable for ShardedStore<MemoryStore> {
         shard: usize,
         from: WalkCursor,
         now: Millis,
-        f: &mut dyn FnMut(&[u8], &[u8], u32, Millis),
+        f: &mut EntryVisitor<'_>,
     ) -> Option<WalkCursor> {
         self.lock_shard(shard)
             .walk(from, PIECE, now, |e| f(e.id, e.data, e.flags, e.expires_at))

@@ -87,7 +87,7 @@ mod tests {
         }
         for i in (0..5000u32).step_by(7) {
             assert!(store.remove(&i.to_be_bytes(), 0));
-            model.remove(&i.to_be_bytes().to_vec());
+            model.remove(i.to_be_bytes().as_slice());
         }
         for piece in [1, 100, 1_000_000] {
             // At 120, those expiring before are no longer live.
@@ -124,7 +124,7 @@ mod tests {
             round += 1;
         }
         for i in 0..3000u32 {
-            assert_eq!(seen.get(&i.to_be_bytes().to_vec()), Some(&1), "id {i}");
+            assert_eq!(seen.get(i.to_be_bytes().as_slice()), Some(&1), "id {i}");
         }
     }
 }
