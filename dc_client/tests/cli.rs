@@ -45,7 +45,8 @@ fn command_line_errors_exit_one_with_the_originals_lines() {
             &["-server", "IP:9001"],
             "Error, cannot connect to server address \"IP:9001\"",
         ),
-        (&["-server", "NOPE:1"], "Error, bad server address"),
+        // "NOPE:1" is now host:port; a bare word is not an address.
+        (&["-server", "NOPE"], "Error, bad server address"),
         (
             &["-server", "IP:127.0.0.1:1", "-listen", "bogus"],
             "Error, bad listen address",
