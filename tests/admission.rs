@@ -12,7 +12,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use dc_e2e::flood::{cpu_time, open_files_limits, set_open_files_soft_limit, Flood, Latencies};
-use dc_e2e::{free_port, start_server, tcp_address, Conn, Daemon, IO_TIMEOUT};
+use dc_e2e::{
+    free_port, scrape, scrape_until, start_server, tcp_address, Conn, Daemon, IO_TIMEOUT,
+};
 use dc_protocol::{encode, CommandHeader, Operation};
 
 /// Probes sent during each flood, each on a new connection.
@@ -118,10 +120,13 @@ fn flood_and_probe(what: &str, target: &Daemon, address: &str, pid: u32, table: 
     );
 }
 
-/// The connection limit from a start-up line's notice
-/// ("... lowered to N: open files limit is 256").
-fn lowered_to(log: &str, option: &str) -> usize {
+/// The connection limit from `daemon`'s start-up notice
+/// ("... lowered to N: open files limit is 256"). The notice is waited
+/// for: the listener can be ready before stderr has been read.
+fn lowered_to(daemon: &Daemon, option: &str) -> usize {
     let notice = format!("{option} ");
+    daemon.wait_for_log("lowered to", Duration::from_secs(5));
+    let log = daemon.stderr();
     let line = log
         .lines()
         .find(|l| l.contains(&notice) && l.contains("lowered to"))
@@ -150,17 +155,6 @@ fn under_fd_limit(program: &str, args: &[String], address: &str) -> Daemon {
     )
 }
 
-fn scrape(address: &str) -> String {
-    use std::io::{Read, Write};
-    let hostport = address.strip_prefix("IP:").unwrap();
-    let mut s = std::net::TcpStream::connect(hostport).expect("metrics endpoint");
-    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    write!(s, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    text
-}
-
 /// The value of one sample (`name{labels} value`), 0 if absent (labelled
 /// series appear when first counted).
 fn sample(text: &str, series: &str) -> f64 {
@@ -168,19 +162,6 @@ fn sample(text: &str, series: &str) -> f64 {
         .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0.0)
-}
-
-/// Waits (metrics are published every 500 ms) until `check` holds.
-fn scrape_until(address: &str, check: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let text = scrape(address);
-        if check(&text) {
-            return text;
-        }
-        assert!(Instant::now() < deadline, "metrics never matched:\n{text}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 // ---- dc_server ------------------------------------------------------------
@@ -194,7 +175,7 @@ fn a_server_out_of_descriptors_serves_new_clients_during_an_idle_flood() {
         .map(|s| s.to_string())
         .collect();
     let server = under_fd_limit("dc_server", &args, &address);
-    let table = lowered_to(&server.stderr(), "-max-connections");
+    let table = lowered_to(&server, "-max-connections");
     assert!((150..256).contains(&table), "{table}");
     flood_and_probe(
         "dc_server under prlimit --nofile=256",
@@ -225,7 +206,7 @@ fn a_server_out_of_descriptors_serves_new_clients_during_an_idle_flood() {
 fn a_capped_server_serves_new_clients_during_an_idle_flood() {
     let server = start_server(&["-max-connections", "50"]);
     assert!(
-        server.stderr().contains(", 50 connections"),
+        server.wait_for_log(", 50 connections", IO_TIMEOUT),
         "{}",
         server.stderr()
     );
@@ -355,7 +336,7 @@ fn a_server_out_of_descriptors_anyway_neither_spins_nor_hangs() {
         "not served once descriptors were free again:\n{}",
         server.stderr()
     );
-    assert!(server.stderr().contains("Too many open files"));
+    assert!(server.wait_for_log("Too many open files", IO_TIMEOUT));
     let text = scrape(&metrics);
     assert!(
         sample(&text, "distcache_accept_errors_total") >= 6.0,
@@ -407,7 +388,7 @@ fn a_proxy_out_of_descriptors_serves_new_clients_during_an_idle_flood() {
     let server = start_server(&[]);
     let metrics = tcp_address(free_port());
     let proxy = start_proxy(&server, true, &["-metrics", &metrics]);
-    let table = lowered_to(&proxy.stderr(), "-max-clients");
+    let table = lowered_to(&proxy, "-max-clients");
     assert!((150..256).contains(&table), "{table}");
     let address = proxy.address.clone();
     flood_and_probe(
@@ -544,7 +525,7 @@ fn a_proxy_out_of_descriptors_anyway_neither_spins_nor_hangs() {
         "not served once descriptors were free again:\n{}",
         proxy.stderr()
     );
-    assert!(proxy.stderr().contains("Too many open files"));
+    assert!(proxy.wait_for_log("Too many open files", IO_TIMEOUT));
     let text = scrape(&metrics);
     assert!(
         sample(&text, "distcache_client_accept_errors_total") >= 6.0,
