@@ -67,7 +67,10 @@ pub struct Args {
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000_000))]
     pub sessions: usize,
 
-    /// Most session data (ids and data bytes) held, in MiB (at least 1)
+    /// Most session data (ids and data bytes) held, in MiB (at least 1).
+    /// The process stays within this plus the connections' buffers
+    /// (352 KiB each at the default -max-buffer) plus a tenth: see
+    /// docs/server.md, Memory
     #[arg(long, value_name = "MIB", default_value_t = DEFAULT_MEMORY_MIB,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_048_576))]
     pub memory: usize,

@@ -3,8 +3,10 @@
 //! service chores in the order that keeps them safe: bind, set the socket's
 //! owner and mode, detach, write the pidfile, drop privileges, load the
 //! snapshot, serve.
-#![forbid(unsafe_code)]
+// One module calls mallopt; everything else is safe code.
+#![deny(unsafe_code)]
 
+mod allocator;
 mod args;
 
 use std::process::ExitCode;
@@ -25,6 +27,8 @@ use crate::args::Args;
 fn main() -> ExitCode {
     let args: Args = dc_cli::parse();
     args.service.start_logging();
+    // Before the worker threads exist: arenas made earlier would stay.
+    allocator::one_arena();
     let listeners: Vec<Listen> = [
         (FrontDoor::Distcache, "-listen", &args.listen),
         (FrontDoor::Redis, "-listen-redis", &args.listen_redis),

@@ -72,6 +72,18 @@ pub const INPUT_CAP: usize = 64 * 1024;
 /// Default answers waiting for a slow reader beyond which its requests are
 /// no longer served until it reads some.
 pub const DEFAULT_MAX_BUFFER: usize = 256 * 1024;
+/// The largest single answer (16 full frames): a connection's output buffer
+/// holds its high-water mark plus this, since one answer may start just
+/// below the mark.
+pub const MAX_ANSWER: usize = dc_protocol::MAX_PAYLOAD + 16 * dc_protocol::HEADER_LEN;
+
+/// Most bytes a plain (not TLS) connection's buffers hold with
+/// `-max-buffer` at `max_buffer` bytes: [`INPUT_CAP`] received, and
+/// `max_buffer` plus one [`MAX_ANSWER`] waiting to be sent. The term per
+/// connection of the memory bound in docs/server.md.
+pub const fn connection_buffer_bound(max_buffer: usize) -> usize {
+    INPUT_CAP + max_buffer + MAX_ANSWER
+}
 /// Default most client connections served at once.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// Shortest time between two log lines about the same limit being hit.

@@ -27,10 +27,7 @@ use crate::metrics::{Refusal, ServerMetrics};
 use crate::session::{FrontDoor, Session};
 use crate::stats::ProgressLine;
 
-/// The largest single answer (16 full frames): a connection's output buffer
-/// holds its high-water mark plus this, since one answer may start just
-/// below the mark.
-const MAX_ANSWER: usize = dc_protocol::MAX_PAYLOAD + 16 * dc_protocol::HEADER_LEN;
+use super::MAX_ANSWER;
 
 // A request must fit the input buffer whole to be parsed: the codecs
 // refuse (and skip) longer ones before that.
