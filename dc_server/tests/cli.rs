@@ -80,3 +80,17 @@ fn an_empty_password_file_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("holds no password"));
 }
+
+#[test]
+fn version_switches_print_the_version() {
+    for flag in ["-V", "-version", "--version"] {
+        let out = dc_server(&[flag]);
+        assert_eq!(out.status.code(), Some(0), "{flag}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            text.trim(),
+            format!("dc_server {}", env!("CARGO_PKG_VERSION")),
+            "{flag}"
+        );
+    }
+}
