@@ -4,8 +4,6 @@
 //! owner and mode, detach, write the pidfile, drop privileges, serve.
 #![forbid(unsafe_code)]
 
-mod args;
-
 use std::process::ExitCode;
 
 use std::time::Duration;
@@ -19,7 +17,7 @@ use dc_resp::RespConfig;
 use dc_store::Limits;
 use nal::Address;
 
-use crate::args::Args;
+use dc_server::args::Args;
 
 fn main() -> ExitCode {
     let args: Args = dc_cli::parse();
