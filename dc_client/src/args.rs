@@ -15,7 +15,7 @@ pub const DEFAULT_LISTEN: &str = "UNIX:/tmp/scache";
 /// limit on `-retry` and `-idle`.
 pub const MAX_MS: u64 = 3_600_000;
 
-/// dc_client: the local multiplexing proxy in front of dc_server.
+/// The local multiplexing proxy in front of dc_server.
 ///
 /// Every TLS server process on a node talks to its local dc_client (usually
 /// over a unix socket); dc_client carries all of their cache requests over
@@ -23,8 +23,11 @@ pub const MAX_MS: u64 = 3_600_000;
 /// reached, every request is answered at once with DISCONNECTED (0x02), so
 /// TLS servers fall back to a full handshake without waiting. Options take
 /// one dash or two (-server or --server).
+//
+// The doc comment is the help's text (-h shows its first line, --help all
+// of it) and the man page's NAME and DESCRIPTION (dc_docgen).
 #[derive(Debug, Parser)]
-#[command(name = "dc_client", version, about, long_about = None)]
+#[command(name = "dc_client", version)]
 #[command(
     after_help = format!("Examples:\n  dc_client -listen UNIX:/tmp/scache -server IP:cachehost:9001\n  \
 dc_client -listen /run/dc_client.sock -server cachehost:9001 -metrics 127.0.0.1:9102\n{}",

@@ -6,14 +6,12 @@
 //! server and serve.
 #![forbid(unsafe_code)]
 
-mod args;
-
 use std::process::ExitCode;
 
 use dc_proxy::{Proxy, ProxyConfig, Shutdown, UpstreamTls};
 use nal::Address;
 
-use crate::args::Args;
+use dc_client::args::Args;
 
 fn main() -> ExitCode {
     let args: Args = dc_cli::parse();

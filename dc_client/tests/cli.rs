@@ -219,3 +219,46 @@ fn starts_and_stops_cleanly_on_sigterm() {
     assert!(!sock.exists(), "the socket file is removed");
     assert!(!pidfile.exists(), "the pidfile is removed");
 }
+
+/// The words of `VAR="..."` in a contrib/default file, as systemd splits
+/// `$VAR` in ExecStart=.
+fn packaged_options(file: &str, var: &str) -> Vec<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../contrib/default")
+        .join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let value = text
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{var}=")))
+        .unwrap_or_else(|| panic!("{var}= missing from {}", path.display()));
+    value
+        .trim_matches('"')
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// What the packaged service runs with (/etc/default/dc_client) is a
+/// command line dc_client accepts: the socket the unit's RuntimeDirectory
+/// makes, the dc_server of the same host, the socket given to www-data
+/// (the unit's SupplementaryGroups=).
+#[test]
+fn the_packaged_options_are_accepted() {
+    let words = packaged_options("dc_client", "DC_CLIENT_OPTS");
+    let args: dc_client::args::Args =
+        dc_cli::try_parse_from(std::iter::once("dc_client".to_string()).chain(words.clone()))
+            .unwrap_or_else(|e| panic!("{words:?}: {}", dc_cli::error_line(&e)));
+    assert_eq!(args.listen, "UNIX:/run/distcache/dc_client.sock");
+    let listen: nal::Address = args.listen.parse().unwrap();
+    assert!(listen.can_listen());
+    let server: nal::Address = args.server().unwrap().parse().unwrap();
+    assert!(server.can_connect());
+    assert_eq!(args.service.sockgroup.as_deref(), Some("www-data"));
+    let unit = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../contrib/systemd/dc_client.service"),
+    )
+    .unwrap();
+    assert!(unit.contains("\nRuntimeDirectory=distcache\n"), "{unit}");
+    assert!(unit.contains("\nSupplementaryGroups=www-data\n"), "{unit}");
+}

@@ -14,13 +14,18 @@ pub const DEFAULT_MEMORY_MIB: usize = 256;
 /// Longest lifetime of an entry by default: a day.
 pub const DEFAULT_MAX_TTL_SECS: u64 = 86_400;
 
-/// dc_server: the distcache session cache server.
+/// The distcache SSL/TLS session cache server.
 ///
 /// Stores SSL/TLS sessions for a fleet of TLS servers, over TCP or a unix
-/// socket, speaking the distcache 1.x protocol byte for byte. Options take
-/// one dash or two (-listen or --listen).
+/// socket, speaking the distcache 1.x protocol byte for byte; -listen-redis
+/// and -listen-memcache also serve RESP2 and the memcache protocol, for the
+/// cache modules Apache and ProFTPD ship. Sessions are held in memory only.
+/// Options take one dash or two (-listen or --listen).
+//
+// The doc comment is the help's text (-h shows its first line, --help all
+// of it) and the man page's NAME and DESCRIPTION (dc_docgen).
 #[derive(Debug, Parser)]
-#[command(name = "dc_server", version, about, long_about = None)]
+#[command(name = "dc_server", version)]
 #[command(
     after_help = format!("Examples:\n  dc_server -listen IP:9001 -sessions 200000\n  \
 dc_server -listen /run/dc.sock -listen-redis 127.0.0.1:6379 -listen-memcache 127.0.0.1:11211\n  \

@@ -7,7 +7,6 @@
 #![deny(unsafe_code)]
 
 mod allocator;
-mod args;
 
 use std::process::ExitCode;
 
@@ -22,7 +21,7 @@ use dc_resp::RespConfig;
 use dc_store::Limits;
 use nal::Address;
 
-use crate::args::Args;
+use dc_server::args::Args;
 
 fn main() -> ExitCode {
     let args: Args = dc_cli::parse();

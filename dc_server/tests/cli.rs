@@ -80,3 +80,50 @@ fn an_empty_password_file_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("holds no password"));
 }
+
+#[test]
+fn version_switches_print_the_version() {
+    for flag in ["-V", "-version", "--version"] {
+        let out = dc_server(&[flag]);
+        assert_eq!(out.status.code(), Some(0), "{flag}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            text.trim(),
+            format!("dc_server {}", env!("CARGO_PKG_VERSION")),
+            "{flag}"
+        );
+    }
+}
+
+/// The words of `VAR="..."` in a contrib/default file, as systemd splits
+/// `$VAR` in ExecStart=.
+fn packaged_options(file: &str, var: &str) -> Vec<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../contrib/default")
+        .join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let value = text
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{var}=")))
+        .unwrap_or_else(|| panic!("{var}= missing from {}", path.display()));
+    value
+        .trim_matches('"')
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// What the packaged service runs with (/etc/default/dc_server) is a
+/// command line dc_server accepts, listening on loopback only.
+#[test]
+fn the_packaged_options_are_accepted() {
+    let words = packaged_options("dc_server", "DC_SERVER_OPTS");
+    let args: dc_server::args::Args =
+        dc_cli::try_parse_from(std::iter::once("dc_server".to_string()).chain(words.clone()))
+            .unwrap_or_else(|e| panic!("{words:?}: {}", dc_cli::error_line(&e)));
+    assert_eq!(args.listen, ["IP:127.0.0.1:9001"]);
+    for listen in &args.listen {
+        let address: nal::Address = listen.parse().unwrap();
+        assert!(address.can_listen(), "{listen}");
+    }
+}

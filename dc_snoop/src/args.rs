@@ -12,14 +12,17 @@ use thiserror::Error;
 /// Longest `-summary` period, in seconds (a day).
 pub const MAX_SUMMARY_SECS: u64 = 86_400;
 
-/// dc_snoop: watch distcache traffic.
+/// Watch distcache traffic.
 ///
 /// Put it between two distcache peers (an application and dc_client, or
 /// dc_client and dc_server): it accepts connections on -listen, relays each
 /// one to -server byte for byte, and prints every request and response it
 /// sees. Options take one dash or two (-listen or --listen).
+//
+// The doc comment is the help's text (-h shows its first line, --help all
+// of it) and the man page's NAME and DESCRIPTION (dc_docgen).
 #[derive(Debug, Parser)]
-#[command(name = "dc_snoop", version, about, long_about = None)]
+#[command(name = "dc_snoop", version)]
 #[command(
     after_help = format!("Example: dc_snoop -listen IP:9002 -server IP:127.0.0.1:9001\n\
 (or -listen :9002 -server 127.0.0.1:9001),\n\

@@ -8,7 +8,6 @@
 //! listening address, connect failures) go to standard error.
 #![forbid(unsafe_code)]
 
-mod args;
 mod output;
 
 use std::fs::File;
@@ -18,8 +17,8 @@ use std::process::ExitCode;
 
 use dc_trace::{Printer, Relay, RelayConfig, Stopped};
 
-use crate::args::Args;
 use crate::output::{Batching, Output, OUTPUT_QUEUE};
+use dc_snoop::args::Args;
 
 fn main() -> ExitCode {
     let config = dc_cli::parse::<Args>()

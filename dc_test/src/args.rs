@@ -23,12 +23,21 @@ pub const MAX_OPS: u64 = 100_000_000;
 /// Largest `-progress` interval.
 pub const MAX_PROGRESS: u64 = MAX_OPS;
 
-/// What `dc_test` accepts; see [`Args::validate`] for the limits.
+/// Verify or load a distcache server or dc_client proxy.
+///
+/// Runs random ADD/REMOVE/GET/HAVE operations against a distcache server or
+/// dc_client proxy and checks every answer against a model of what it
+/// should hold. Any load option selects the load mode: many connections
+/// with pipelined requests, every answer still checked, throughput and
+/// latency measured.
+//
+// The doc comment is the help's text (-h shows its first line, --help all
+// of it) and the man page's NAME and DESCRIPTION (dc_docgen). The limits
+// are checked by `Args::validate`.
 #[derive(Parser, Debug)]
 #[command(
     name = "dc_test",
-    about = "Runs random ADD/REMOVE/GET/HAVE operations against a distcache server or \
-             dc_client proxy and checks every answer against a model of what it should hold.",
+    version,
     after_help = format!("Options also work with a single dash, as in the original (-connect, -ops...).\n\
                   The model ignores expiry and eviction: keep -timeout minus -timevar longer than the run and \
                   -sessions within the server's cache size.\n\

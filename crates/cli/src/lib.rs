@@ -44,8 +44,9 @@ where
 
 /// Rewrites single-dash long options to double-dash ones, joins every
 /// option with its value (`--pidfile=-odd`, so a value that starts with a
-/// dash is still a value), and maps the original's help switches (`-h`,
-/// `-help`, `-?`) to `--help`.
+/// dash is still a value), maps the original's help switches (`-help`,
+/// `-?`) to `--help`, and, for a command with a version, `-V`, `-version`
+/// and `--version` to `--version`.
 ///
 /// A dash word that names no option is refused here, quoting it as typed:
 /// left to clap, `-bogus` would be read as the short flags `-b -o -g...`.
@@ -72,6 +73,9 @@ pub fn normalize(
         .filter_map(|a| a.get_short().map(|c| format!("-{c}")))
         .chain(["-h".to_string()])
         .collect();
+    // clap adds its --version flag only when the command is built, so it is
+    // not among the arguments above.
+    let has_version = cmd.get_version().is_some() || cmd.get_long_version().is_some();
     let mut out = Vec::new();
     let mut args = args.enumerate();
     while let Some((i, arg)) = args.next() {
@@ -90,6 +94,10 @@ pub fn normalize(
         };
         if matches!(s, "-help" | "--help" | "-?") {
             out.push("--help".into());
+            continue;
+        }
+        if has_version && matches!(s, "-V" | "-version" | "--version") {
+            out.push("--version".into());
             continue;
         }
         let Some(body) = s.strip_prefix("--").or_else(|| s.strip_prefix('-')) else {
@@ -274,6 +282,23 @@ mod tests {
         }
         let e = try_parse_from::<Needs, _, _>(["prog"]).unwrap_err();
         assert_eq!(error_line(&e), "Error, must provide --listen <LISTEN>");
+    }
+
+    #[test]
+    fn version_switches() {
+        #[derive(Parser, Debug)]
+        #[command(version)]
+        struct Versioned {
+            #[arg(long)]
+            listen: Option<String>,
+        }
+        for v in ["-V", "-version", "--version"] {
+            let e = try_parse_from::<Versioned, _, _>(["prog", v]).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::DisplayVersion, "{v}");
+        }
+        // Without a version, -V is an unknown switch like any other.
+        let e = parse(&["-V"]).unwrap_err();
+        assert_eq!(error_line(&e), "Error, \"-V\" not recognised");
     }
 
     #[test]

@@ -1,0 +1,6 @@
+//! dc_client's command line as a library, so that the man page and shell
+//! completion generator (`dc_docgen`) reads the same clap definitions the
+//! binary parses with. The proxying itself is in `dc_proxy`.
+#![forbid(unsafe_code)]
+
+pub mod args;
