@@ -503,17 +503,6 @@ fn proto_mistakes_are_one_clear_error() {
     assert!(stderr.contains("whole seconds"), "{stderr}");
 }
 
-/// The texts of an SVG's `<text>` elements.
-fn svg_texts(svg: &str) -> Vec<String> {
-    svg.split("<text")
-        .skip(1)
-        .filter_map(|t| {
-            let body = &t[t.find('>')? + 1..];
-            Some(body[..body.find("</text>")?].trim().to_string())
-        })
-        .collect()
-}
-
 /// A PNG's width and height, from its IHDR chunk.
 fn png_size(png: &[u8]) -> (u32, u32) {
     assert!(
@@ -545,7 +534,7 @@ fn plot_draws_the_run_and_it_renders() {
     );
     let svg = std::fs::read_to_string(&svg_path).expect("the chart was written");
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-    let texts = svg_texts(&svg);
+    let texts = dc_chart::svg::texts(&svg);
     let title = format!(
         "dc_test load: distcache to {}, 4 conns × 4 in flight",
         server.address()

@@ -11,8 +11,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use thiserror::Error;
 
-use crate::labels;
 use crate::results::Section;
+use dc_chart::labels;
 
 /// Width of the chart, in pixels; the height follows the rows.
 pub const WIDTH: u32 = 1200;
@@ -126,7 +126,7 @@ fn draw<DB: DrawingBackend>(
         .disable_y_mesh()
         .y_labels(0)
         .x_desc("operations per second (log scale)")
-        .x_label_formatter(&|v| labels::rate(*v))
+        .x_label_formatter(&|v| labels::rate_label(*v))
         .light_line_style(RGBColor(246, 246, 246))
         .label_style(("sans-serif", 15))
         .axis_desc_style(("sans-serif", 16))
@@ -173,14 +173,16 @@ fn draw<DB: DrawingBackend>(
                     [(low, upper), (bar.ops_per_sec, lower)],
                     fill.filled(),
                 )))?;
-                let mut label = format!("{} ops/s", labels::rate(bar.ops_per_sec));
+                let mut label = format!("{} ops/s", labels::rate_label(bar.ops_per_sec));
                 match (bar.p50_us, bar.p99_us) {
                     (Some(p50), Some(p99)) => label.push_str(&format!(
                         " · p50 {} · p99 {}",
-                        labels::micros(p50),
-                        labels::micros(p99)
+                        labels::us_label(p50),
+                        labels::us_label(p99)
                     )),
-                    (None, Some(p99)) => label.push_str(&format!(" · p99 {}", labels::micros(p99))),
+                    (None, Some(p99)) => {
+                        label.push_str(&format!(" · p99 {}", labels::us_label(p99)))
+                    }
                     _ => {}
                 }
                 let (end, y) = chart.backend_coord(&(bar.ops_per_sec, (upper + lower) / 2.0));

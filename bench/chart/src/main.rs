@@ -8,7 +8,6 @@
 #![forbid(unsafe_code)]
 
 mod draw;
-mod labels;
 mod results;
 
 use std::path::PathBuf;

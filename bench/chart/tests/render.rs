@@ -26,16 +26,6 @@ fn chart(args: &[&Path], extra: &[&str]) -> Output {
         .expect("dc_bench_chart runs")
 }
 
-fn texts(svg: &str) -> Vec<String> {
-    svg.split("<text")
-        .skip(1)
-        .filter_map(|t| {
-            let body = &t[t.find('>')? + 1..];
-            Some(body[..body.find("</text>")?].trim().to_string())
-        })
-        .collect()
-}
-
 #[test]
 fn results_become_a_chart_that_renders() {
     let dir = tempfile::tempdir().unwrap();
@@ -52,7 +42,7 @@ fn results_become_a_chart_that_renders() {
 
     let svg = std::fs::read_to_string(&svg_path).unwrap();
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-    let texts = texts(&svg);
+    let texts = dc_chart::svg::texts(&svg);
     for text in [
         "dc_server against redis-server and memcached",
         "a test, not a measurement",

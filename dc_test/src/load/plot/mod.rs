@@ -13,10 +13,9 @@
 //! elements for the viewer to lay out: no font is read here, and the file
 //! renders the same in a browser or with `rsvg-convert`. The drawing takes
 //! a [`RunChart`], plain numbers, so it can be tested without a run.
-//! [`PlotFile`] is where it goes; `labels` writes its numbers.
+//! [`PlotFile`] is where it goes; `dc_chart::labels` writes its numbers.
 
 mod file;
-mod labels;
 
 use std::io;
 use std::path::PathBuf;
@@ -32,7 +31,7 @@ use super::tally::Tally;
 use super::timeline::Slice;
 
 pub use self::file::PlotFile;
-use self::labels::{
+use dc_chart::labels::{
     log_bounds, log_ticks, nines_label, rate_label, seconds_axis, seconds_label, us_label,
 };
 
@@ -516,23 +515,12 @@ mod tests {
         }
     }
 
-    /// The texts of an SVG's `<text>` elements.
-    fn texts(svg: &str) -> Vec<String> {
-        svg.split("<text")
-            .skip(1)
-            .filter_map(|t| {
-                let body = &t[t.find('>')? + 1..];
-                Some(body[..body.find("</text>")?].trim().to_string())
-            })
-            .collect()
-    }
-
     #[test]
     fn draws_every_panel_and_series() {
         let svg = synthetic().render().unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..80]);
         assert!(svg.trim_end().ends_with("</svg>"));
-        let texts = texts(&svg);
+        let texts = dc_chart::svg::texts(&svg);
         for text in [
             "dc_test load: distcache to IP:127.0.0.1:9001, 16 conns × 16 in flight",
             "Throughput, per 100 ms slice",
@@ -575,7 +563,7 @@ mod tests {
             marks: [0; 4],
         };
         let svg = chart.render().unwrap();
-        let texts = texts(&svg);
+        let texts = dc_chart::svg::texts(&svg);
         let empty = texts.iter().filter(|t| *t == "no operations answered");
         assert_eq!(empty.count(), 3, "{texts:?}");
     }

@@ -1,4 +1,4 @@
-//! Numbers as the chart writes them, and the ticks of its log axes.
+//! Numbers as the charts write them, and the ticks of their log axes.
 
 /// A log axis's bounds around `values` (µs), with some room, never empty.
 pub fn log_bounds(values: impl Iterator<Item = u64>) -> (f64, f64) {
@@ -54,7 +54,7 @@ pub fn rate_label(rate: f64) -> String {
 }
 
 /// Three significant digits at most, no trailing zeros: 1.5, 15.2, 183.
-fn short(v: f64) -> String {
+pub fn short(v: f64) -> String {
     let text = if v >= 100.0 {
         format!("{v:.0}")
     } else if v >= 10.0 {
@@ -116,5 +116,8 @@ mod tests {
             [100.0, 200.0, 500.0, 1000.0, 2000.0]
         );
         assert_eq!(log_ticks(1.0, 1e7).len(), 8);
+        assert_eq!(log_ticks(1e3, 1e4), [1e3, 2e3, 5e3, 1e4]);
+        assert_eq!(rate_label(948_066.0), "948k");
+        assert_eq!(rate_label(1_611_925.0), "1.61M");
     }
 }
