@@ -164,6 +164,87 @@ fn sample(text: &str, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The run of both "out of descriptors anyway" tests on `target` (its
+/// metrics at `metrics`, named `family`_...): 40 busy connections, the soft
+/// limit lowered under them, 5 newcomers closed at once (after sending a
+/// request when `send` is set: a unix socket closed by the peer would fail
+/// the write), one served in an idle one's place, one left in the backlog
+/// for a second without the target spinning, then served once the limit is
+/// back. Returns the last scrape.
+fn out_of_descriptors_anyway(
+    what: &str,
+    target: &Daemon,
+    metrics: &str,
+    family: &str,
+    send: bool,
+) -> String {
+    let pid = target.pid();
+    let mut conns: Vec<Conn> = (0..40).map(|_| Conn::connect(&target.address)).collect();
+    for (i, c) in conns.iter_mut().enumerate() {
+        make_busy(c, 100 * i as u32);
+    }
+    let (soft, _) = open_files_limits(pid);
+    // Well below every connection's descriptor, above the spare's.
+    set_open_files_soft_limit(pid, 24);
+    let before = cpu_time(pid);
+    let started = Instant::now();
+    for uid in 0..5 {
+        let mut c = Conn::connect(&target.address);
+        if send {
+            c.send(&have(uid));
+        }
+        let t = Instant::now();
+        assert!(closed(&mut c), "{what}: served with no descriptor to spare");
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "{what}: left waiting {:?}",
+            t.elapsed()
+        );
+    }
+    // One connection goes idle: the next newcomer is served in its place.
+    finish_request(&mut conns[0], 0);
+    let mut served = Conn::connect(&target.address);
+    assert!(
+        answered(&mut served, 7),
+        "{what}: not served in an idle one's place"
+    );
+    assert!(closed(&mut conns[0]));
+    // Now no spare either: the next one waits in the backlog, and the
+    // target retries on its tick without spinning.
+    let mut waiting = Conn::connect(&target.address);
+    waiting.send(&have(8));
+    std::thread::sleep(Duration::from_secs(1));
+    let cpu = cpu_time(pid) - before;
+    let wall = started.elapsed();
+    eprintln!("{what} out of descriptors: CPU {cpu:?} in {wall:?}");
+    assert!(
+        cpu.as_secs_f64() < 0.2 * wall.as_secs_f64(),
+        "{what} spun: {cpu:?} of CPU in {wall:?}"
+    );
+    set_open_files_soft_limit(pid, soft);
+    assert_eq!(
+        waiting.read_to_eof_or(HAVE_LEN).len(),
+        HAVE_LEN,
+        "{what}: not served once descriptors were free again:\n{}",
+        target.stderr()
+    );
+    assert!(target.wait_for_log("Too many open files", IO_TIMEOUT));
+    let text = scrape(metrics);
+    assert!(
+        sample(&text, &format!("{family}_accept_errors_total")) >= 6.0,
+        "{text}"
+    );
+    assert!(
+        sample(
+            &text,
+            &format!(r#"{family}_connections_refused_total{{reason="limit"}}"#)
+        ) >= 5.0,
+        "{text}"
+    );
+    drop(conns);
+    text
+}
+
 // ---- dc_server ------------------------------------------------------------
 
 #[test]
@@ -288,67 +369,7 @@ fn a_server_out_of_descriptors_anyway_neither_spins_nor_hangs() {
     let metrics = tcp_address(free_port());
     let server = start_server(&["-metrics", &metrics]);
     assert!(server.wait_for_log(" closed", IO_TIMEOUT));
-    let pid = server.pid();
-    let mut conns: Vec<Conn> = (0..40).map(|_| Conn::connect(&server.address)).collect();
-    for (i, c) in conns.iter_mut().enumerate() {
-        make_busy(c, 100 * i as u32);
-    }
-    let (soft, _) = open_files_limits(pid);
-    // Well below every connection's descriptor, above the spare's.
-    set_open_files_soft_limit(pid, 24);
-    let before = cpu_time(pid);
-    let started = Instant::now();
-    for uid in 0..5 {
-        let mut c = Conn::connect(&server.address);
-        c.send(&have(uid));
-        let t = Instant::now();
-        assert!(closed(&mut c), "served with no descriptor to spare");
-        assert!(
-            t.elapsed() < Duration::from_secs(1),
-            "left waiting {:?}",
-            t.elapsed()
-        );
-    }
-    // One connection goes idle: the next newcomer is served in its place.
-    finish_request(&mut conns[0], 0);
-    let mut served = Conn::connect(&server.address);
-    assert!(
-        answered(&mut served, 7),
-        "not served in an idle one's place"
-    );
-    assert!(closed(&mut conns[0]));
-    // Now no spare either: the next one waits in the backlog, and the
-    // server retries on its tick without spinning.
-    let mut waiting = Conn::connect(&server.address);
-    waiting.send(&have(8));
-    std::thread::sleep(Duration::from_secs(1));
-    let cpu = cpu_time(pid) - before;
-    let wall = started.elapsed();
-    eprintln!("dc_server out of descriptors: CPU {cpu:?} in {wall:?}");
-    assert!(
-        cpu.as_secs_f64() < 0.2 * wall.as_secs_f64(),
-        "the server spun: {cpu:?} of CPU in {wall:?}"
-    );
-    set_open_files_soft_limit(pid, soft);
-    assert_eq!(
-        waiting.read_to_eof_or(HAVE_LEN).len(),
-        HAVE_LEN,
-        "not served once descriptors were free again:\n{}",
-        server.stderr()
-    );
-    assert!(server.wait_for_log("Too many open files", IO_TIMEOUT));
-    let text = scrape(&metrics);
-    assert!(
-        sample(&text, "distcache_accept_errors_total") >= 6.0,
-        "{text}"
-    );
-    assert!(
-        sample(
-            &text,
-            r#"distcache_connections_refused_total{reason="limit"}"#
-        ) >= 5.0
-    );
-    drop(conns);
+    out_of_descriptors_anyway("dc_server", &server, &metrics, "distcache", true);
 }
 
 // ---- dc_client ------------------------------------------------------------
@@ -480,64 +501,6 @@ fn a_proxy_out_of_descriptors_anyway_neither_spins_nor_hangs() {
     let metrics = tcp_address(free_port());
     let proxy = start_proxy(&server, false, &["-metrics", &metrics]);
     assert!(proxy.wait_for_log("local client 0 closed", IO_TIMEOUT));
-    let pid = proxy.pid();
-    let mut conns: Vec<Conn> = (0..40).map(|_| Conn::connect(&proxy.address)).collect();
-    for (i, c) in conns.iter_mut().enumerate() {
-        make_busy(c, 100 * i as u32);
-    }
-    let (soft, _) = open_files_limits(pid);
-    set_open_files_soft_limit(pid, 24);
-    let before = cpu_time(pid);
-    let started = Instant::now();
-    for uid in 0..5 {
-        // Nothing sent: a unix socket closed by the peer fails the write.
-        let mut c = Conn::connect(&proxy.address);
-        let _ = uid;
-        let t = Instant::now();
-        assert!(closed(&mut c), "served with no descriptor to spare");
-        assert!(
-            t.elapsed() < Duration::from_secs(1),
-            "left waiting {:?}",
-            t.elapsed()
-        );
-    }
-    finish_request(&mut conns[0], 0);
-    let mut served = Conn::connect(&proxy.address);
-    assert!(
-        answered(&mut served, 7),
-        "not served in an idle one's place"
-    );
-    assert!(closed(&mut conns[0]));
-    let mut waiting = Conn::connect(&proxy.address);
-    waiting.send(&have(8));
-    std::thread::sleep(Duration::from_secs(1));
-    let cpu = cpu_time(pid) - before;
-    let wall = started.elapsed();
-    eprintln!("dc_client out of descriptors: CPU {cpu:?} in {wall:?}");
-    assert!(
-        cpu.as_secs_f64() < 0.2 * wall.as_secs_f64(),
-        "dc_client spun: {cpu:?} of CPU in {wall:?}"
-    );
-    set_open_files_soft_limit(pid, soft);
-    assert_eq!(
-        waiting.read_to_eof_or(HAVE_LEN).len(),
-        HAVE_LEN,
-        "not served once descriptors were free again:\n{}",
-        proxy.stderr()
-    );
-    assert!(proxy.wait_for_log("Too many open files", IO_TIMEOUT));
-    let text = scrape(&metrics);
-    assert!(
-        sample(&text, "distcache_client_accept_errors_total") >= 6.0,
-        "{text}"
-    );
-    assert!(
-        sample(
-            &text,
-            r#"distcache_client_connections_refused_total{reason="limit"}"#
-        ) >= 5.0,
-        "{text}"
-    );
+    let text = out_of_descriptors_anyway("dc_client", &proxy, &metrics, "distcache_client", false);
     assert_eq!(sample(&text, "distcache_client_upstream_up"), 1.0, "{text}");
-    drop(conns);
 }
