@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use dc_ctx::{Client, Options};
-use dc_e2e::{free_port, run, scrape_until, Conn, Daemon, IO_TIMEOUT};
+use dc_e2e::{dc_test_verifies, free_port, run, scrape_until, Conn, Daemon, IO_TIMEOUT};
 
 /// How our programs' start-up line begins, after the log's module path
 /// (tiny_http logs a "listening on" line of its own at debug level).
@@ -189,23 +189,9 @@ fn dc_client_dc_test_and_dc_snoop_take_the_plain_forms() {
         client.stderr()
     );
     // dc_test through dc_client by a plain path: every answer checked.
-    let out = run(
-        "dc_test",
-        &[
-            "-connect",
-            &client_socket.display().to_string(),
-            "-sessions",
-            "5",
-            "-ops",
-            "200",
-            "-persistent",
-        ],
-        Duration::from_secs(30),
-    );
-    assert!(
-        out.status.success(),
-        "dc_test: {}",
-        String::from_utf8_lossy(&out.stderr)
+    dc_test_verifies(
+        &client_socket.display().to_string(),
+        &["-sessions", "5", "-ops", "200", "-persistent"],
     );
     scrape_until(&metrics, |t| {
         t.lines()

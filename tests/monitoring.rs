@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use dc_e2e::promql::{metric_names, rules, Exposition, Rule};
 use dc_e2e::{
-    free_port, installed_program, run, run_command, scrape_until, Conn, Daemon, IO_TIMEOUT,
+    dc_test_verifies, free_port, installed_program, run_command, scrape_until, Conn, Daemon,
+    IO_TIMEOUT,
 };
 use serde_json::Value;
 
@@ -240,23 +241,9 @@ fn every_metric_the_dashboard_and_rules_use_is_exported() {
         ],
         "] connected to ",
     );
-    let out = run(
-        "dc_test",
-        &[
-            "-connect",
-            &client_socket.display().to_string(),
-            "-sessions",
-            "10",
-            "-ops",
-            "300",
-            "-persistent",
-        ],
-        Duration::from_secs(30),
-    );
-    assert!(
-        out.status.success(),
-        "dc_test: {}",
-        String::from_utf8_lossy(&out.stderr)
+    dc_test_verifies(
+        &client_socket.display().to_string(),
+        &["-sessions", "10", "-ops", "300", "-persistent"],
     );
     send_garbage(&format!("IP:{server_address}"));
     assert!(client.wait_for_log("connected to", IO_TIMEOUT));

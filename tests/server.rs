@@ -872,16 +872,7 @@ fn metrics_endpoint_counts_a_known_run() {
     }
 
     // And after a dc_test run, every one of its operations is counted.
-    let out = run(
-        "dc_test",
-        &["-connect", &server.address, "-ops", "500", "-persistent"],
-        Duration::from_secs(60),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    dc_e2e::dc_test_verifies(&server.address, &["-ops", "500", "-persistent"]);
     scrape_until(&metrics, |t| {
         let total: f64 = t
             .lines()

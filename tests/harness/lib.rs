@@ -311,6 +311,20 @@ pub fn run(name: &str, args: &[&str], timeout: Duration) -> Output {
     run_command(Command::new(bin(name)).args(args), b"", timeout)
 }
 
+/// Runs dc_test against `address` with `args` (its verify mode checks
+/// every answer against its model) and fails the test, with dc_test's
+/// stderr, unless every answer was right.
+pub fn dc_test_verifies(address: &str, args: &[&str]) {
+    let mut full = vec!["-connect", address];
+    full.extend_from_slice(args);
+    let out = run("dc_test", &full, Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "dc_test {full:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// An installed program (redis-server, apache2, openssl, ...), looked for
 /// on the PATH and in the system directories. The tests never skip: a
 /// missing program fails the test with the package to install.
