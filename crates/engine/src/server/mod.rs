@@ -40,6 +40,7 @@
 //! the connection over (see [`hub`]). So one busy connection never pays a
 //! cross-thread wake-up, and many connections spread over the cores.
 
+mod bulk_load;
 mod hub;
 mod snapshot;
 mod worker;
@@ -61,6 +62,7 @@ use crate::dispatch::SharedStore;
 use crate::execute::Executor;
 use crate::metrics::ServerMetrics;
 use crate::session::FrontDoor;
+use bulk_load::BulkLoader;
 use hub::Hub;
 use worker::Worker;
 
@@ -474,18 +476,27 @@ impl Server {
                 }
                 loaded
             }
-            (Workers::Many(_), Some(shared)) => {
-                let loaded = snapshot::load(
-                    &config.path,
-                    now,
-                    unix_ms,
-                    max_ttl,
-                    |id, data, flags, at| {
-                        let _ = shared
-                            .lock(id)
-                            .store(StoreMode::Set, id, data, flags, at, now);
-                    },
-                );
+            (Workers::Many(workers), Some(shared)) => {
+                let loaded = std::thread::scope(|scope| {
+                    // One storing thread per worker: the threads the
+                    // operator gave the server.
+                    let mut loader = BulkLoader::start(scope, shared, workers.len(), now)
+                        .map_err(SnapshotError::Io)?;
+                    let loaded = snapshot::load(
+                        &config.path,
+                        now,
+                        unix_ms,
+                        max_ttl,
+                        |id, data, flags, at| loader.insert(id, data, flags, at),
+                    );
+                    if loader.finish() {
+                        loaded
+                    } else {
+                        Err(SnapshotError::Io(io::Error::other(
+                            "a thread storing the sessions failed",
+                        )))
+                    }
+                });
                 if loaded.is_err() {
                     for shard in 0..shared.shard_count() {
                         let mut store = shared.lock_shard(shard);

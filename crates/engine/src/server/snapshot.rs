@@ -32,6 +32,7 @@ use std::io;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use dc_snapshot::{encode_record, Reader, SecretBuf, SnapshotError, Writer};
@@ -165,7 +166,10 @@ pub(super) fn save(
         .create_new(true)
         .mode(0o600)
         .open(&tmp)?;
-    let result = write_into(file, store, now, unix_ms, abort);
+    let result = std::thread::scope(|scope| {
+        let file = Writeback::start(file, scope)?;
+        write_into(file, store, now, unix_ms, abort)
+    });
     let (file, sessions) = match result {
         Ok(Some(done)) => done,
         Ok(None) => {
@@ -202,7 +206,7 @@ pub(super) fn save(
 }
 
 fn write_into(
-    file: File,
+    file: Writeback,
     store: &dyn Walkable,
     now: Millis,
     unix_ms: u64,
@@ -210,7 +214,7 @@ fn write_into(
 ) -> Result<Option<(File, u64)>, SnapshotError> {
     // umask may have taken bits off the 0600 above but never added any;
     // set it outright all the same, as the file holds master secrets.
-    file.set_permissions(Permissions::from_mode(0o600))?;
+    file.file.set_permissions(Permissions::from_mode(0o600))?;
     let mut writer = Writer::new(file, unix_ms)?;
     let mut piece = SecretBuf::with_capacity(PIECE * 1200);
     for shard in 0..store.shards() {
@@ -236,7 +240,64 @@ fn write_into(
             piece.clear();
         }
     }
-    writer.finish().map(Some)
+    let (file, records) = writer.finish()?;
+    Ok(Some((file.file, records)))
+}
+
+/// Bytes written after which the disk is asked to start writing them, as
+/// Redis's `rdb-save-incremental-fsync` does every 32 MB.
+pub const WRITEBACK_EVERY: u64 = 32 << 20;
+
+/// The snapshot file, written with its writeback started as it goes: every
+/// [`WRITEBACK_EVERY`] bytes a thread of its own `fdatasync`s what is
+/// written so far, so the disk writes while the rest is being copied,
+/// instead of all of it in the final fsync (1 GB: about 1.5 s of a
+/// restart on the development VM). The thread only starts the work early:
+/// its errors are left to the final fsync, which reports them.
+struct Writeback {
+    file: File,
+    unsynced: u64,
+    kick: mpsc::SyncSender<()>,
+}
+
+impl Writeback {
+    fn start<'scope>(
+        file: File,
+        scope: &'scope std::thread::Scope<'scope, '_>,
+    ) -> io::Result<Writeback> {
+        let syncer = file.try_clone()?;
+        // One pending kick at most: a sync under way covers every byte
+        // written before it started, and the next kick the rest.
+        let (kick, kicked) = mpsc::sync_channel::<()>(1);
+        std::thread::Builder::new()
+            .name("dc_server-writeback".into())
+            .spawn_scoped(scope, move || {
+                while kicked.recv().is_ok() {
+                    let _ = syncer.sync_data();
+                }
+            })?;
+        Ok(Writeback {
+            file,
+            unsynced: 0,
+            kick,
+        })
+    }
+}
+
+impl io::Write for Writeback {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let written = self.file.write(bytes)?;
+        self.unsynced += written as u64;
+        if self.unsynced >= WRITEBACK_EVERY {
+            self.unsynced = 0;
+            let _ = self.kick.try_send(());
+        }
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
 }
 
 /// Reads the snapshot at `path`, giving each entry still live to `insert`
