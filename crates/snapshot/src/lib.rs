@@ -87,11 +87,13 @@
 mod buf;
 mod error;
 mod read;
+mod segment;
 mod write;
 
 pub use buf::SecretBuf;
 pub use error::SnapshotError;
 pub use read::{Reader, Record};
+pub use segment::{header, trailer, Segment, SegmentWriter};
 pub use write::{encode_record, Writer};
 
 /// The first eight bytes of every snapshot.

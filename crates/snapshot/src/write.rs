@@ -3,8 +3,7 @@
 use std::io::Write;
 
 use crate::{
-    SecretBuf, SnapshotError, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_DATA_LEN, MAX_ID_LEN,
-    RECORD_HEADER_LEN, RECORD_TAG, TRAILER_TAG,
+    SecretBuf, SnapshotError, MAX_DATA_LEN, MAX_ID_LEN, RECORD_HEADER_LEN, RECORD_TAG, TRAILER_TAG,
 };
 
 /// Bytes gathered before one `write` to the file: large enough that the
@@ -76,11 +75,7 @@ impl<W: Write> Writer<W> {
             crc: 0,
             records: 0,
         };
-        let mut head = [0u8; HEADER_LEN];
-        head[..8].copy_from_slice(&MAGIC);
-        head[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-        head[16..24].copy_from_slice(&created_unix_ms.to_le_bytes());
-        writer.put(&head)?;
+        writer.put(&crate::header(created_unix_ms))?;
         Ok(writer)
     }
 
