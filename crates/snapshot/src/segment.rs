@@ -10,9 +10,7 @@
 
 use std::io::Write;
 
-use crate::{
-    SecretBuf, SnapshotError, FORMAT_VERSION, HEADER_LEN, MAGIC, TRAILER_LEN, TRAILER_TAG,
-};
+use crate::{SnapshotError, FORMAT_VERSION, HEADER_LEN, MAGIC, TRAILER_LEN, TRAILER_TAG};
 
 /// The header of a snapshot taken at `created_unix_ms`.
 #[must_use]
@@ -75,12 +73,7 @@ impl<W: Write> SegmentWriter<W> {
     /// # Errors
     ///
     /// The file's.
-    pub fn write_encoded(
-        &mut self,
-        encoded: &SecretBuf,
-        records: u64,
-    ) -> Result<(), SnapshotError> {
-        let bytes = encoded.as_slice();
+    pub fn write_encoded(&mut self, bytes: &[u8], records: u64) -> Result<(), SnapshotError> {
         self.segment.crc = crc32c::crc32c_append(self.segment.crc, bytes);
         self.inner.write_all(bytes)?;
         self.segment.records += records;
@@ -107,7 +100,7 @@ impl<W: Write> SegmentWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{encode_record, Reader, Writer};
+    use crate::{encode_record, Reader, SecretBuf, Writer};
 
     /// Records `from..to`, encoded.
     fn run(from: u32, to: u32) -> (SecretBuf, u64) {
@@ -139,7 +132,7 @@ mod tests {
                 .write_encoded(buf.as_slice(), records)
                 .expect("vec");
             let mut part = SegmentWriter::new(Vec::new());
-            part.write_encoded(&buf, records).expect("vec");
+            part.write_encoded(buf.as_slice(), records).expect("vec");
             let (bytes, segment) = part.finish().expect("vec");
             assert_eq!(segment.len, bytes.len() as u64);
             body.extend(bytes);

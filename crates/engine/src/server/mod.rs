@@ -561,7 +561,9 @@ impl Server {
             store,
             self.now(),
             worker::unix_ms(),
-            &AtomicBool::new(false),
+            snapshot::Writing::Final {
+                threads: std::thread::available_parallelism().map_or(1, usize::from),
+            },
         )
         .map_err(|source| ServerError::Snapshot {
             path: config.path.clone(),
@@ -582,7 +584,13 @@ fn save_logged(
     abort: &AtomicBool,
 ) {
     let now = Millis::try_from(hub.started.elapsed().as_millis()).unwrap_or(Millis::MAX);
-    match snapshot::save(&config.path, store, now, worker::unix_ms(), abort) {
+    match snapshot::save(
+        &config.path,
+        store,
+        now,
+        worker::unix_ms(),
+        snapshot::Writing::Live(abort),
+    ) {
         Ok(Some(saved)) => log_saved(config, &saved),
         Ok(None) => info!(
             "snapshot {}: periodic write abandoned for the final one",
