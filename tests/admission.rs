@@ -300,14 +300,19 @@ fn a_capped_server_serves_new_clients_during_an_idle_flood() {
     );
 }
 
-#[test]
-fn a_busy_connection_is_kept_and_silent_ones_go_first() {
-    let metrics = tcp_address(free_port());
-    let server = start_server(&["-max-connections", "3", "-metrics", &metrics]);
-    // The harness's readiness probe counts until the server has read its
-    // close.
-    assert!(server.wait_for_log(" closed", IO_TIMEOUT));
-    let connect = || Conn::connect(&server.address);
+/// A table of three (`target` at `address`, serving `metrics`, whose
+/// series start with `prefix`) filled with a busy connection and two idle
+/// ones: each newcomer closes the one idle longest, a silent newcomer goes
+/// before any that has been answered, and with every one busy a newcomer
+/// is refused, logged with `refusing`.
+fn busy_kept_and_silent_first(
+    target: &Daemon,
+    address: &str,
+    metrics: &str,
+    prefix: &str,
+    refusing: &str,
+) {
+    let connect = || Conn::connect(address);
     // Idle ages a few milliseconds apart, so that their order is plain
     // whichever worker holds each.
     let apart = || std::thread::sleep(Duration::from_millis(20));
@@ -333,10 +338,7 @@ fn a_busy_connection_is_kept_and_silent_ones_go_first() {
     // The next one closes the silent one, though d has been idle longer.
     let mut e = connect();
     assert!(answered(&mut e, 5));
-    assert!(
-        closed(&mut silent),
-        "the silent connection was not closed first"
-    );
+    assert!(closed(&mut silent), "the silent one was not closed first");
     assert!(answered(&mut d, 6), "d was closed");
     // Every one busy: a newcomer is refused.
     for (conn, uid) in [(&mut a, 10), (&mut d, 20), (&mut e, 30)] {
@@ -349,13 +351,30 @@ fn a_busy_connection_is_kept_and_silent_ones_go_first() {
         "a newcomer was served over busy connections"
     );
     finish_request(&mut a, 10);
-    scrape_until(&metrics, |t| {
-        sample(t, "distcache_connections_evicted_total") == 3.0
-            && sample(t, r#"distcache_connections_refused_total{reason="limit"}"#) == 1.0
+    let evicted = format!("{prefix}_connections_evicted_total");
+    let limit = format!(r#"{prefix}_connections_refused_total{{reason="limit"}}"#);
+    scrape_until(metrics, |t| {
+        sample(t, &evicted) == 3.0 && sample(t, &limit) == 1.0
     });
-    let log = server.stderr();
+    let log = target.stderr();
     assert_eq!(log.matches("to make room").count(), 1, "{log}");
-    assert!(log.contains("every connection busy: refusing"), "{log}");
+    assert!(log.contains(refusing), "{log}");
+}
+
+#[test]
+fn a_busy_connection_is_kept_and_silent_ones_go_first() {
+    let metrics = tcp_address(free_port());
+    let server = start_server(&["-max-connections", "3", "-metrics", &metrics]);
+    // The harness's readiness probe counts until the server has read its
+    // close.
+    assert!(server.wait_for_log(" closed", IO_TIMEOUT));
+    busy_kept_and_silent_first(
+        &server,
+        &server.address,
+        &metrics,
+        "distcache",
+        "every connection busy: refusing",
+    );
 }
 
 /// Out of descriptors after all (the limit lowered under the running
@@ -449,46 +468,13 @@ fn a_proxy_keeps_a_busy_client_and_closes_silent_ones_first() {
     let metrics = tcp_address(free_port());
     let proxy = start_proxy(&server, false, &["-max-clients", "3", "-metrics", &metrics]);
     assert!(proxy.wait_for_log("local client 0 closed", IO_TIMEOUT));
-    let connect = || Conn::connect(&proxy.address);
-    let mut a = connect();
-    make_busy(&mut a, 1);
-    let mut b = connect();
-    assert!(answered(&mut b, 2));
-    let mut c = connect();
-    assert!(answered(&mut c, 3));
-    let mut d = connect();
-    assert!(answered(&mut d, 4));
-    assert!(closed(&mut b), "b, idle longest, was not the one closed");
-    finish_request(&mut a, 1);
-    let mut silent = connect();
-    assert!(closed(&mut c));
-    let mut e = connect();
-    assert!(answered(&mut e, 5));
-    assert!(
-        closed(&mut silent),
-        "the silent client was not closed first"
+    busy_kept_and_silent_first(
+        &proxy,
+        &proxy.address,
+        &metrics,
+        "distcache_client",
+        "every one busy",
     );
-    assert!(answered(&mut d, 6), "d was closed");
-    for (conn, uid) in [(&mut a, 10), (&mut d, 20), (&mut e, 30)] {
-        make_busy(conn, uid);
-    }
-    let mut refused = connect();
-    refused.send(&have(40));
-    assert!(
-        closed(&mut refused),
-        "a newcomer was served over busy clients"
-    );
-    finish_request(&mut a, 10);
-    scrape_until(&metrics, |t| {
-        sample(t, "distcache_client_connections_evicted_total") == 3.0
-            && sample(
-                t,
-                r#"distcache_client_connections_refused_total{reason="limit"}"#,
-            ) == 1.0
-    });
-    let log = proxy.stderr();
-    assert_eq!(log.matches("to make room").count(), 1, "{log}");
-    assert!(log.contains("every one busy"), "{log}");
 }
 
 /// dc_client out of descriptors after all: as dc_server, it accepts with
