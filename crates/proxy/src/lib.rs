@@ -13,6 +13,10 @@
 //!   bytes between real sockets, accepts local clients up to a limit,
 //!   reconnects (over TLS if configured: [`tls`]), publishes the metrics,
 //!   and stops cleanly on a signal.
+//! * [`ring`] — where a key lives in a pool of servers: a ketama ring,
+//!   placed as libmemcached places keys, whose owners of a key are the
+//!   distinct live servers that follow it, in order (sans-IO, for the
+//!   server pool).
 //! * [`resolver`] — the server's host name, looked up on a thread of its
 //!   own so that a slow or dead DNS never stalls the loop.
 //! * [`error`] — why a connection was given up, by the side at fault.
@@ -26,6 +30,7 @@ pub mod error;
 pub mod metrics;
 pub mod mux;
 pub mod resolver;
+pub mod ring;
 pub mod stats;
 pub mod tls;
 
