@@ -981,7 +981,8 @@ impl Proxy {
         }
         if link.failed_attempts == 1 {
             warn!(
-                "{loss}; answering DISCONNECTED until {server} can be reached (retrying every {} ms)",
+                "{loss}; answering DISCONNECTED until {server} can be reached (retrying \
+                 from 1 ms apart, backing off to every {} ms)",
                 self.mux.config().retry.as_millis()
             );
         } else {

@@ -246,46 +246,81 @@ fn requests_wait_briefly_for_a_connect_in_progress() {
     assert_eq!(sim.upstream_sent().len(), 1);
 }
 
+/// Fails the connect just asked for and returns when the next is due.
+fn refuse(sim: &mut Sim) -> Instant {
+    assert_eq!(sim.events(), vec![Event::Connect]);
+    sim.mux
+        .upstream_lost(UpstreamLoss::ConnectFailed("refused".into()), sim.now);
+    sim.events();
+    match sim.mux.upstream_state() {
+        UpstreamState::Down { retry_at } => retry_at,
+        other => panic!("not down: {other:?}"),
+    }
+}
+
 #[test]
-fn connect_attempts_are_at_least_retry_apart() {
+fn reconnects_back_off_from_a_millisecond_to_retry() {
     let retry = Duration::from_millis(500);
     let mut sim = Sim::new(MuxConfig {
         retry,
         ..MuxConfig::default()
     });
+    let start = sim.now;
     sim.mux.handle_timeout(sim.now);
-    assert_eq!(sim.events(), vec![Event::Connect]);
-    sim.mux
-        .upstream_lost(UpstreamLoss::ConnectFailed("x".into()), sim.now);
-    sim.events();
-    assert_eq!(sim.mux.next_timeout(), Some(sim.now + retry));
-    sim.advance(499);
-    assert!(sim.events().is_empty());
-    sim.advance(1);
+    // Refused again and again: 1, 2, 4 ... ms apart, at most 100 ms apart
+    // for the first 10 s, then every -retry.
+    let mut due = Vec::new();
+    while due.last().is_none_or(|&ms| ms < 12_000) {
+        let at = refuse(&mut sim);
+        assert_eq!(sim.mux.next_timeout(), Some(at));
+        sim.now = at - Duration::from_nanos(1);
+        sim.mux.handle_timeout(sim.now);
+        assert!(sim.events().is_empty(), "an attempt before it was due");
+        sim.now = at;
+        sim.mux.handle_timeout(sim.now);
+        due.push((at - start).as_millis());
+    }
+    assert_eq!(due[..10], [1, 3, 7, 15, 31, 63, 127, 227, 327, 427]);
+    let fast = due.iter().filter(|&&ms| ms < 10_000).count();
+    assert_eq!(due[fast - 1], 9_927);
+    assert_eq!(due[fast..], [10_027, 10_527, 11_027, 11_527, 12_027]);
+    // Connected, but closed at once (a full server): still backing off.
     assert_eq!(sim.events(), vec![Event::Connect]);
     sim.mux.upstream_connected(sim.now);
-    // Lost soon after connecting: wait out the rest of the period.
-    sim.advance(100);
+    sim.advance(10);
     sim.mux.upstream_lost(UpstreamLoss::Closed, sim.now);
+    sim.events();
     assert_eq!(
         sim.mux.upstream_state(),
         UpstreamState::Down {
-            retry_at: sim.now + Duration::from_millis(400)
+            retry_at: sim.now + Duration::from_millis(490)
         }
     );
-    sim.events();
-    sim.advance(400);
+    sim.advance(490);
     assert_eq!(sim.events(), vec![Event::Connect]);
     sim.mux.upstream_connected(sim.now);
-    // Lost after a long life: reconnect at once.
-    sim.advance(10_000);
+    // Lost after a lasting connection: at once, then fast again.
+    sim.advance(STABLE_AFTER.as_millis() as u64);
     sim.mux.upstream_lost(UpstreamLoss::Closed, sim.now);
     sim.events();
     sim.mux.handle_timeout(sim.now);
-    assert_eq!(sim.events(), vec![Event::Connect]);
-    assert_eq!(sim.mux.stats().connect_attempts, 4);
+    let lost = sim.now;
+    assert_eq!(refuse(&mut sim), lost + FIRST_RETRY);
+    assert_eq!(sim.mux.stats().connect_attempts, due.len() as u64 + 3);
     assert_eq!(sim.mux.stats().connects, 2);
     assert_eq!(sim.mux.stats().losses, 2);
+}
+
+#[test]
+fn the_backoff_never_passes_retry_nor_overflows() {
+    let retry = Duration::from_millis(5000);
+    assert_eq!(backoff(0, retry), FIRST_RETRY);
+    assert_eq!(backoff(3, retry), Duration::from_millis(8));
+    assert_eq!(backoff(12, retry), Duration::from_millis(4096));
+    assert_eq!(backoff(13, retry), retry);
+    assert_eq!(backoff(31, retry), retry);
+    assert_eq!(backoff(u32::MAX, retry), retry);
+    assert_eq!(backoff(0, Duration::ZERO), Duration::ZERO);
 }
 
 #[test]
