@@ -737,9 +737,11 @@ impl Proxy {
 
     /// Closes a client's connection (the multiplexer knows already).
     fn close_local(&mut self, key: usize) {
-        if let Some(mut local) = self.locals.try_remove(key) {
-            let _ = self.selector.deregister(&mut local.conn);
-        }
+        // Closing the socket takes it out of the epoll set: no
+        // `epoll_ctl(DEL)` first, which was one syscall in eight of a
+        // connection per operation (Apache's way). The descriptor is never
+        // duplicated, so the close is the last reference to it.
+        drop(self.locals.try_remove(key));
         self.idle.remove(key);
     }
 
