@@ -10,7 +10,7 @@ use dc_ops::{Op, Reply};
 
 use super::error::{ExtEncodeError, ExtResponseError};
 use super::frame::{FrameDecoder, Incoming};
-use super::hello::{Accept, Offer};
+use super::hello::{Accept, Offer, HELLO_LEVEL};
 use super::request::encode_request;
 use super::response::parse_reply;
 use super::{ExtOperation, EXT_VERSION};
@@ -64,7 +64,11 @@ impl Negotiation {
         let Some(incoming) = decoded.incoming else {
             return Ok((consumed, None));
         };
-        let Incoming::Classic { command, .. } = incoming else {
+        let Incoming::Classic {
+            command,
+            proto_level,
+        } = incoming
+        else {
             return Err(ExtResponseError::Probe {
                 len: 0,
                 why: " (an extended frame before any was negotiated)",
@@ -80,6 +84,16 @@ impl Negotiation {
             [] | [2] => ProbeOutcome::NoServer,
             payload => match Accept::parse(payload)? {
                 None => ProbeOutcome::Classic,
+                // An acceptance travels at the hello level, as the offer
+                // does; one at any other level went through something that
+                // rewrote the header (a 1.x proxy), which would drop the
+                // extended frames that followed.
+                Some(_) if proto_level != HELLO_LEVEL => {
+                    return Err(ExtResponseError::Probe {
+                        len: payload.len(),
+                        why: " (it is not at the hello level)",
+                    })
+                }
                 Some(accept) if accept.version == EXT_VERSION => ProbeOutcome::Accepted(accept),
                 Some(_) => {
                     return Err(ExtResponseError::Probe {

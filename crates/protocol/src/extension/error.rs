@@ -66,6 +66,13 @@ pub enum ExtEncodeError {
         /// The value length asked for.
         len: usize,
     },
+    /// A reply the operation answered cannot come to (its client would
+    /// refuse the answer).
+    #[error("{operation} cannot be answered with that reply")]
+    WrongReply {
+        /// The operation answered.
+        operation: ExtOperation,
+    },
     /// An operation sent before the server accepted the extension.
     #[error("{0:?} needs the protocol extension, which this server has not accepted")]
     NotNegotiated(OpKind),

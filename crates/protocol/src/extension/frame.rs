@@ -126,6 +126,10 @@ impl FrameDecoder {
 
     fn check_prefix(&self, prefix: &[u8]) -> Result<Option<Header>, ExtDecodeError> {
         if let (Some(version), Some(&EXT_CLASS)) = (self.version, prefix.get(9)) {
+            // The version half and `is_response` come before `op_class` on
+            // the wire: check them as 1.x does first, so that the error a
+            // broken stream gives does not depend on where it was split.
+            FrameHeader::check_prefix(&prefix[..9])?;
             return check_extended(prefix, ext_level(version));
         }
         Ok(FrameHeader::check_prefix(prefix)?.map(|h| Header {
@@ -274,8 +278,9 @@ fn whole(
     }
 }
 
-/// The header checks of a class 1 frame (`prefix[9]` is 1), field by field
-/// as the bytes arrive, in the 1.x order.
+/// The header checks of a class 1 frame (`prefix[9]` is 1, and the first
+/// 9 bytes passed the 1.x checks), field by field as the bytes arrive, in
+/// the 1.x order; the exact level is checked once the class is known.
 fn check_extended(prefix: &[u8], level: u32) -> Result<Option<Header>, ExtDecodeError> {
     let found = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
     if found != level {

@@ -107,7 +107,9 @@ impl fmt::Display for ExtStatus {
 }
 
 /// Appends the extended answer to a request of `operation` that came to
-/// `reply`.
+/// `reply`. A reply that operation cannot come to (a value for X-TOUCH) is
+/// refused before anything is written: the client would drop the
+/// connection on it.
 pub fn encode_reply(
     out: &mut Vec<u8>,
     request_uid: u32,
@@ -127,6 +129,9 @@ pub fn encode_reply(
             &parts[..=body.len()],
         )
     };
+    if !reply_fits(operation, reply) {
+        return Err(ExtEncodeError::WrongReply { operation });
+    }
     match *reply {
         Reply::Value { data, flags } => send(out, ExtStatus::Ok, &[&flags.to_be_bytes(), data]),
         Reply::Found | Reply::Stored | Reply::Deleted | Reply::Touched => {
@@ -144,7 +149,31 @@ pub fn encode_reply(
     }
 }
 
-/// Appends a bare status answer (a refusal, or a proxy's UNAVAILABLE).
+/// Whether `reply` is something a request of `operation` can come to:
+/// exactly the replies [`parse_reply`] reads back for it.
+fn reply_fits(operation: ExtOperation, reply: &Reply<'_>) -> bool {
+    use ExtOperation::*;
+    match reply {
+        Reply::Value { .. } => operation == Get,
+        Reply::Found => operation == Exists,
+        Reply::Stored => matches!(operation, Add | Set | Replace),
+        Reply::Deleted => operation == Delete,
+        Reply::Touched => operation == Touch,
+        Reply::Remaining(_) => operation == Ttl,
+        Reply::Unsigned(_) => matches!(operation, Incr | Decr),
+        Reply::Signed(_) => operation == IncrBy,
+        Reply::NotFound => ExtStatus::NotFound.answers(operation),
+        Reply::NotStored => ExtStatus::NotStored.answers(operation),
+        Reply::NotNumeric => ExtStatus::NotNumeric.answers(operation),
+        Reply::Overflow => ExtStatus::Overflow.answers(operation),
+        Reply::TooLarge => ExtStatus::TooLarge.answers(operation),
+        Reply::Unavailable => ExtStatus::Unavailable.answers(operation),
+    }
+}
+
+/// Appends a bare status answer (a refusal, or a proxy's UNAVAILABLE). A
+/// status the operation cannot be answered with, or OK where the answer
+/// carries a body, is refused as [`encode_reply`] refuses them.
 pub fn encode_status(
     out: &mut Vec<u8>,
     request_uid: u32,
@@ -152,6 +181,18 @@ pub fn encode_status(
     operation: ExtOperation,
     status: ExtStatus,
 ) -> Result<(), ExtEncodeError> {
+    let needs_body = status == ExtStatus::Ok
+        && matches!(
+            operation,
+            ExtOperation::Get
+                | ExtOperation::Ttl
+                | ExtOperation::Incr
+                | ExtOperation::Decr
+                | ExtOperation::IncrBy
+        );
+    if needs_body || !status.answers(operation) {
+        return Err(ExtEncodeError::WrongReply { operation });
+    }
     encode_extended(
         out,
         Kind::Response,
