@@ -47,6 +47,8 @@ mod frame;
 pub mod hello;
 pub mod request;
 pub mod response;
+#[cfg(test)]
+mod tests;
 
 pub use client::{ExtAnswer, ExtClient, Negotiation, ProbeOutcome};
 pub use error::{ExtDecodeError, ExtEncodeError, ExtRequestError, ExtResponseError};
