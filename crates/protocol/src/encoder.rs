@@ -6,7 +6,7 @@
 //! payload.
 
 use crate::error::EncodeError;
-use crate::frame::{FrameHeader, Kind, Operation, HEADER_LEN, MAX_FRAME_DATA, MAX_PAYLOAD};
+use crate::frame::{Kind, Operation, HEADER_LEN, MAX_FRAME_DATA, MAX_PAYLOAD, PROTO_LEVEL};
 
 /// The fields every frame of one command shares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +62,32 @@ pub fn encode_parts(
     if total > MAX_PAYLOAD {
         return Err(EncodeError::PayloadTooLong { len: total });
     }
+    let fields = FrameFields {
+        proto_level: PROTO_LEVEL,
+        kind: header.kind,
+        request_uid: header.request_uid,
+        op_class: 0,
+        operation: header.operation.to_byte(),
+    };
+    write_frames(out, fields, parts, total);
+    Ok(())
+}
+
+/// The header bytes every frame of one command repeats, as raw wire values
+/// (the protocol extension writes its own level, class and operations).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FrameFields {
+    pub proto_level: u32,
+    pub kind: Kind,
+    pub request_uid: u32,
+    pub op_class: u8,
+    pub operation: u8,
+}
+
+/// Cuts the concatenation of `parts` (`total` bytes, already checked
+/// against the caller's limit) into frames, without gathering the parts
+/// into one buffer first.
+pub(crate) fn write_frames(out: &mut Vec<u8>, fields: FrameFields, parts: &[&[u8]], total: usize) {
     out.reserve(encoded_len(total));
     let mut remaining = total;
     let mut parts = parts.iter().copied().filter(|p| !p.is_empty());
@@ -69,15 +95,13 @@ pub fn encode_parts(
     loop {
         let chunk = remaining.min(MAX_FRAME_DATA);
         remaining -= chunk;
-        FrameHeader {
-            proto_level: crate::frame::PROTO_LEVEL,
-            kind: header.kind,
-            request_uid: header.request_uid,
-            operation: header.operation,
-            complete: remaining == 0,
-            data_len: chunk as u16,
-        }
-        .write(out);
+        out.extend_from_slice(&fields.proto_level.to_be_bytes());
+        out.push(u8::from(fields.kind == Kind::Response));
+        out.extend_from_slice(&fields.request_uid.to_be_bytes());
+        out.push(fields.op_class);
+        out.push(fields.operation);
+        out.push(u8::from(remaining == 0));
+        out.extend_from_slice(&(chunk as u16).to_be_bytes());
         let mut need = chunk;
         while need > 0 {
             if current.is_empty() {
@@ -93,7 +117,7 @@ pub fn encode_parts(
             need -= take;
         }
         if remaining == 0 {
-            return Ok(());
+            return;
         }
     }
 }

@@ -46,7 +46,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn from_byte(b: u8) -> Result<Kind, DecodeError> {
+    pub(crate) fn from_byte(b: u8) -> Result<Kind, DecodeError> {
         match b {
             0 => Ok(Kind::Request),
             1 => Ok(Kind::Response),

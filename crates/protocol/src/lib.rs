@@ -16,6 +16,10 @@
 //! * [`Request`] / [`Response`] — the payload encodings of ADD, GET, REMOVE
 //!   and HAVE, and the one-byte [`Status`] codes.
 //!
+//! * [`extension`] — the distcache-rs extension (SET, REPLACE, counters,
+//!   flags, TOUCH, long keys), negotiated per connection by a probe every
+//!   1.x server answers harmlessly.
+//!
 //! A malformed input is a typed error ([`DecodeError`], [`RequestError`]),
 //! never a panic: every decoder here is meant to be fed hostile bytes.
 #![forbid(unsafe_code)]
@@ -24,6 +28,7 @@
 pub mod decoder;
 pub mod encoder;
 pub mod error;
+pub mod extension;
 pub mod frame;
 pub mod request;
 pub mod response;
