@@ -16,6 +16,7 @@
 
 pub mod dispatch;
 pub mod execute;
+pub mod extension;
 pub mod metrics;
 pub mod server;
 pub mod session;

@@ -12,13 +12,18 @@ use std::sync::Arc;
 
 use dc_memcache::MemcacheServer;
 use dc_ops::{Protocol, ServerCodec, Step};
-use dc_protocol::{DecodeError, Decoder, Kind, RequestError};
+use dc_protocol::extension::{
+    ExtDecodeError, ExtEncodeError, ExtRequestError, FrameDecoder, Incoming,
+};
+use dc_protocol::{DecodeError, Kind, RequestError};
 use dc_resp::{RespConfig, RespServer};
 use dc_store::Millis;
 use thiserror::Error;
 
 use crate::dispatch::{Dispatcher, StoreAccess};
 use crate::execute::Executor;
+use crate::extension;
+use dc_protocol::extension::EXT_VERSION;
 
 /// Why a connection must be closed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -29,6 +34,17 @@ pub enum SessionError {
     /// A request the original also answers by closing the connection.
     #[error("bad request: {0}")]
     Request(#[from] RequestError),
+    /// The extended frames of a connection that negotiated the extension
+    /// are broken.
+    #[error("extension protocol error: {0}")]
+    Extended(ExtDecodeError),
+    /// An extended request whose fields do not add up.
+    #[error("bad extended request: {0}")]
+    ExtendedRequest(#[from] ExtRequestError),
+    /// An answer the extension cannot carry (a bug: the executor answered
+    /// an operation with a reply of another kind).
+    #[error("cannot encode the answer: {0}")]
+    ExtendedAnswer(#[from] ExtEncodeError),
     /// The byte stream is not valid RESP or memcache.
     #[error("{protocol} protocol error: {message}")]
     Codec {
@@ -54,10 +70,21 @@ pub struct Served {
     pub close: bool,
 }
 
-/// The protocol state of one client connection.
+impl From<ExtDecodeError> for SessionError {
+    fn from(e: ExtDecodeError) -> SessionError {
+        match e {
+            // The 1.x errors stay what they were for 1.x clients.
+            ExtDecodeError::Frame(e) => SessionError::Decode(e),
+            other => SessionError::Extended(other),
+        }
+    }
+}
+
+/// The protocol state of one client connection: 1.x frames, and after the
+/// client's offer ([`crate::extension`]) extended ones too.
 #[derive(Debug)]
 pub struct ClientSession {
-    decoder: Decoder,
+    decoder: FrameDecoder,
 }
 
 impl Default for ClientSession {
@@ -70,7 +97,7 @@ impl ClientSession {
     /// A fresh connection's state.
     pub fn new() -> ClientSession {
         ClientSession {
-            decoder: Decoder::new(Kind::Request),
+            decoder: FrameDecoder::new(Kind::Request),
         }
     }
 
@@ -99,12 +126,28 @@ impl ClientSession {
                 served.blocked = true;
                 return Ok(served);
             }
+            // Read before the decode, which borrows the decoder for as long
+            // as its command lives.
+            let version = self.decoder.version().unwrap_or(EXT_VERSION);
             let decoded = self.decoder.decode(&input[served.consumed..])?;
             served.consumed += decoded.consumed;
-            let Some(command) = decoded.command else {
-                return Ok(served);
-            };
-            dispatcher.handle(&command, now, out)?;
+            match decoded.incoming {
+                None => return Ok(served),
+                Some(Incoming::Classic {
+                    command,
+                    proto_level,
+                }) => match extension::accept_offer(&command, proto_level, out) {
+                    Some(version) => {
+                        if let Some(version) = version {
+                            self.decoder.enable(version);
+                        }
+                    }
+                    None => dispatcher.handle(&command, now, out)?,
+                },
+                Some(Incoming::Extended(command)) => {
+                    extension::serve_extended(dispatcher.executor(), &command, version, now, out)?;
+                }
+            }
             served.requests += 1;
         }
     }
