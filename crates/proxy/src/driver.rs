@@ -24,7 +24,7 @@
 //! O(1) on an [`IdleList`]. Only if every client is busy is the newcomer
 //! refused. If accept runs out of descriptors anyway, a spare one is given
 //! up to accept the pending connection, which is admitted the same way or
-//! closed; without a spare, accept is retried after [`ACCEPT_RETRY`].
+//! closed; without a spare, accept is retried after `ACCEPT_RETRY` (100 ms).
 
 use std::io::{self, ErrorKind, Write};
 use std::time::{Duration, Instant};

@@ -13,6 +13,8 @@
 //!   bytes between real sockets, accepts local clients up to a limit,
 //!   reconnects (over TLS if configured: [`tls`]), publishes the metrics,
 //!   and stops cleanly on a signal.
+//! * [`backoff`] — when to dial a server again: at once after a loss, then
+//!   pauses doubling from 1 ms (sans-IO, one per server link).
 //! * [`ring`] — where a key lives in a pool of servers: a ketama ring,
 //!   placed as libmemcached places keys, whose owners of a key are the
 //!   distinct live servers that follow it, in order (sans-IO, for the
@@ -25,6 +27,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod backoff;
 pub mod driver;
 pub mod error;
 pub mod metrics;

@@ -57,6 +57,7 @@ use dc_protocol::{
 };
 use nal::Buffer;
 
+use crate::backoff::Backoff;
 use crate::error::{AtCapacity, ClientClose, UpstreamLoss};
 pub use crate::stats::{Outcome, Stats};
 use answers::Answers;
@@ -65,28 +66,6 @@ use flight::Flight;
 /// Default longest pause between connect attempts (`-retry`), the
 /// original's fixed pause.
 pub const DEFAULT_RETRY: Duration = Duration::from_millis(5000);
-/// The pause before the second attempt after a connection is lost (the
-/// first is made at once). Each failed attempt doubles it, up to
-/// [`FAST_RETRY_CAP`] for the first [`FAST_PHASE`] of an outage and up to
-/// `-retry` after that: attempts at 0, 1, 3, 7, 15, 31, 63, 127, 227,
-/// 327 ... ms after the loss, then every `-retry` from 10 s on. A server
-/// that its supervisor restarts is found within 100 ms of listening again;
-/// one that stays away costs an attempt every `-retry`, as with the
-/// original, which waited a whole `-retry` (5 s by default) before its
-/// first retry.
-pub const FIRST_RETRY: Duration = Duration::from_millis(1);
-/// The longest pause in the first [`FAST_PHASE`] of an outage.
-pub const FAST_RETRY_CAP: Duration = Duration::from_millis(100);
-/// How long an outage is retried every [`FAST_RETRY_CAP`] at most: long
-/// enough for a supervisor's restart and a warm start; then only every
-/// `-retry`, so that a fleet of clients does not keep dialling a server
-/// that is gone for good.
-pub const FAST_PHASE: Duration = Duration::from_secs(10);
-/// How long a connection must have lasted for its loss to start the
-/// backoff afresh (an attempt at once, then [`FIRST_RETRY`]). A server
-/// that accepts and then closes at once, as a full one does, keeps the
-/// backoff growing instead of being dialled in a loop.
-pub const STABLE_AFTER: Duration = Duration::from_secs(1);
 /// Default upstream timeout (`-timeout`): a cache lookup slower than this
 /// costs a TLS handshake more than a full handshake would, so the server is
 /// treated as gone. The original had none.
@@ -117,8 +96,8 @@ pub const CONNECT_QUEUE_WAIT: Duration = Duration::from_millis(50);
 /// The multiplexer's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MuxConfig {
-    /// Longest pause between connect attempts, which back off to it from
-    /// [`FIRST_RETRY`].
+    /// Longest pause between connect attempts, which back off to it
+    /// ([`crate::backoff`]).
     pub retry: Duration,
     /// Upstream timeout: the longest a request may wait for the server's
     /// answer, and a connect for completion. `None`: no limit.
@@ -233,15 +212,7 @@ struct Upstream {
     decoder: Decoder,
     out: Buffer,
     flight: Flight,
-    last_attempt: Option<Instant>,
-    /// When the connection now up was made.
-    connected_at: Option<Instant>,
-    /// Attempts since the last connection that lasted [`STABLE_AFTER`]:
-    /// the next pause is [`FIRST_RETRY`] doubled this many times less one.
-    failures: u32,
-    /// When the last connection that lasted was lost (or the mux started):
-    /// the outage the backoff is in.
-    outage_since: Instant,
+    backoff: Backoff,
 }
 
 /// The multiplexer; see the module documentation.
@@ -270,10 +241,7 @@ impl Mux {
                 decoder: Decoder::new(Kind::Response),
                 out: Buffer::new(UPSTREAM_OUTPUT_CAP),
                 flight: Flight::new(config.first_uid),
-                last_attempt: None,
-                connected_at: None,
-                failures: 0,
-                outage_since: now,
+                backoff: Backoff::new(config.retry, now),
             },
             events: VecDeque::new(),
             touched: Vec::new(),
@@ -515,7 +483,7 @@ impl Mux {
     pub fn upstream_connected(&mut self, now: Instant) {
         if let UpstreamState::Connecting { .. } = self.upstream.state {
             self.upstream.state = UpstreamState::Up;
-            self.upstream.connected_at = Some(now);
+            self.upstream.backoff.connected(now);
             self.stats.connects += 1;
         }
     }
@@ -637,7 +605,7 @@ impl Mux {
                     since: now,
                     queueing: true,
                 };
-                self.upstream.last_attempt = Some(now);
+                self.upstream.backoff.attempt(now);
                 self.upstream.decoder.reset();
                 self.stats.connect_attempts += 1;
                 self.events.push_back(Event::Connect);
@@ -701,30 +669,7 @@ impl Mux {
             self.stats.losses += 1;
         }
         self.stats.gave_up[loss.reason() as usize] += 1;
-        let lasted = self.upstream.state == UpstreamState::Up
-            && self
-                .upstream
-                .connected_at
-                .is_some_and(|at| now.saturating_duration_since(at) >= STABLE_AFTER);
-        let retry_at = match self.upstream.last_attempt {
-            Some(last) if !lasted => {
-                let fast = now.saturating_duration_since(self.upstream.outage_since) < FAST_PHASE;
-                let cap = if fast {
-                    self.config.retry.min(FAST_RETRY_CAP)
-                } else {
-                    self.config.retry
-                };
-                let pause = backoff(self.upstream.failures, cap);
-                self.upstream.failures = self.upstream.failures.saturating_add(1);
-                (last + pause).max(now)
-            }
-            _ => {
-                self.upstream.failures = 0;
-                self.upstream.outage_since = now;
-                now
-            }
-        };
-        self.upstream.connected_at = None;
+        let retry_at = self.upstream.backoff.lost(now);
         self.upstream.state = UpstreamState::Down { retry_at };
         self.upstream.out.clear();
         self.upstream.decoder.reset();
@@ -877,14 +822,6 @@ fn not_reading(answers: &Answers) -> ClientClose {
         pending: answers.out().len(),
         cap: CLIENT_OUTPUT_CAP,
     }
-}
-
-/// The pause after `failures` attempts that gave no lasting connection:
-/// [`FIRST_RETRY`] doubled `failures` times, at most `cap`.
-fn backoff(failures: u32, cap: Duration) -> Duration {
-    FIRST_RETRY
-        .checked_mul(1u32.checked_shl(failures).unwrap_or(u32::MAX))
-        .map_or(cap, |pause| pause.min(cap))
 }
 
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use dc_protocol::{encode, CommandHeader, Decoder, Kind, Operation, RequestError, Status};
 
 use super::*;
+use crate::backoff::{FIRST_RETRY, STABLE_AFTER};
 use crate::error::LossReason;
 
 /// One decoded command: (uid, operation, payload).
@@ -309,18 +310,6 @@ fn reconnects_back_off_from_a_millisecond_to_retry() {
     assert_eq!(sim.mux.stats().connect_attempts, due.len() as u64 + 3);
     assert_eq!(sim.mux.stats().connects, 2);
     assert_eq!(sim.mux.stats().losses, 2);
-}
-
-#[test]
-fn the_backoff_never_passes_retry_nor_overflows() {
-    let retry = Duration::from_millis(5000);
-    assert_eq!(backoff(0, retry), FIRST_RETRY);
-    assert_eq!(backoff(3, retry), Duration::from_millis(8));
-    assert_eq!(backoff(12, retry), Duration::from_millis(4096));
-    assert_eq!(backoff(13, retry), retry);
-    assert_eq!(backoff(31, retry), retry);
-    assert_eq!(backoff(u32::MAX, retry), retry);
-    assert_eq!(backoff(0, Duration::ZERO), Duration::ZERO);
 }
 
 #[test]
