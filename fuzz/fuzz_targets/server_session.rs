@@ -1,9 +1,11 @@
 //! One server connection fed arbitrary bytes: the engine must answer or
-//! refuse, never panic, and never produce anything but valid responses.
+//! refuse, never panic, and never produce anything but valid responses
+//! (1.x ones, and extended ones once the bytes offered the extension).
 #![no_main]
 
 use dc_engine::{ClientSession, Dispatcher};
-use dc_protocol::{Decoder, Kind};
+use dc_protocol::extension::FrameDecoder;
+use dc_protocol::Kind;
 use dc_store::{Limits, MemoryStore};
 use libfuzzer_sys::fuzz_target;
 
@@ -29,8 +31,14 @@ fuzz_target!(|data: &[u8]| {
             Err(_) => break,
         }
     }
-    // Whatever was answered is a valid stream of whole responses.
-    let mut decoder = Decoder::new(Kind::Response);
+    // Whatever was answered is a valid stream of whole responses: 1.x
+    // ones, and once the server accepted the extension, extended ones too
+    // (the acceptance is itself a 1.x answer, so a decoder that takes both
+    // from the start reads the whole stream).
+    let mut decoder = FrameDecoder::new(Kind::Response);
+    if let Some(version) = session.extension() {
+        decoder.enable(version);
+    }
     let mut at = 0;
     while at < out.len() {
         let d = decoder.decode(&out[at..]).expect("the server's answers decode");

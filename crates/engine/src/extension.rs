@@ -341,4 +341,55 @@ mod tests {
         .unwrap();
         assert!(matches!(conn.send(&request), Err(SessionError::Decode(_))));
     }
+
+    /// The fuzz seed `fuzz/seeds/server_session/extension-offer-and-ops`,
+    /// built by hand from docs/protocol.md's layout rather than with the
+    /// codec: the offer is accepted and every extended request answered.
+    #[test]
+    fn the_documented_bytes_of_an_offer_and_extended_requests_are_served() {
+        let seed = include_bytes!("../../../fuzz/seeds/server_session/extension-offer-and-ops");
+        let mut conn = Conn::new();
+        let mut out = Vec::new();
+        let served = conn
+            .session
+            .serve(
+                &mut conn.dispatcher,
+                &seed[1..],
+                conn.now,
+                &mut out,
+                usize::MAX,
+            )
+            .unwrap();
+        assert_eq!((served.consumed, served.requests), (seed.len() - 1, 7));
+        assert_eq!(conn.session.extension(), Some(EXT_VERSION));
+        let mut decoder = dc_protocol::extension::FrameDecoder::new(Kind::Response);
+        decoder.enable(EXT_VERSION);
+        let mut at = 0;
+        let mut answers = Vec::new();
+        while at < out.len() {
+            let decoded = decoder.decode(&out[at..]).unwrap();
+            at += decoded.consumed;
+            match decoded.incoming {
+                Some(dc_protocol::extension::Incoming::Classic { command, .. }) => {
+                    answers.push(format!("{} {}", command.operation, command.payload.len()))
+                }
+                Some(dc_protocol::extension::Incoming::Extended(command)) => {
+                    answers.push(format!("{} {:?}", command.operation, command.payload))
+                }
+                None => {}
+            }
+        }
+        assert_eq!(
+            answers,
+            [
+                "HAVE 40".to_string(),
+                "X-SET [0]".into(),
+                format!("X-GET {:?}", [&[0, 0, 0, 0, 7][..], b"value"].concat()),
+                "X-TOUCH [0]".into(),
+                format!("X-TTL {:?}", [&[0][..], &5000u64.to_be_bytes()].concat()),
+                format!("X-INCRBY {:?}", [&[0][..], &(-3i64).to_be_bytes()].concat()),
+                "GET 5".into(),
+            ]
+        );
+    }
 }

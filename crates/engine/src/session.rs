@@ -101,6 +101,11 @@ impl ClientSession {
         }
     }
 
+    /// The extension version this connection negotiated, if it did.
+    pub fn extension(&self) -> Option<u16> {
+        self.decoder.version()
+    }
+
     /// `true` while a multi-frame request is half received.
     pub fn in_request(&self) -> bool {
         self.decoder.in_command()
