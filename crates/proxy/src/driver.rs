@@ -299,7 +299,7 @@ impl Proxy {
     pub fn run(&mut self) -> Result<Shutdown, ProxyError> {
         let mux = *self.mux.config();
         info!(
-            "listening on {}, forwarding to {}{} (retry {} ms, timeout {}, idle {}, up to {} clients{})",
+            "listening on {}, forwarding to {}{} (retry up to {} ms, timeout {}, idle {}, up to {} clients{})",
             self.local_address(),
             self.config.server,
             if self.config.tls.is_some() {
