@@ -189,6 +189,27 @@ fn sessions_survive_a_restart_with_their_remaining_lifetimes() {
     let flagged = server.memcache("get flagged\r\n", "END\r\n");
     assert_eq!(flagged, "VALUE flagged 42 5\r\nhello\r\nEND\r\n");
     server.stop();
+
+    // That write replaced the first snapshot, which keeps a second name
+    // (so that the rename at shutdown does not drop its pages) until the
+    // next start has loaded, which removes it while serving.
+    let old = path.with_file_name("sessions.snap.old");
+    assert!(old.exists(), "the replaced snapshot under its second name");
+    assert_eq!(mode(&old), 0o600);
+    let server = start(&path, &[]);
+    assert!(server
+        .daemon
+        .wait_for_log("loaded 201 sessions", IO_TIMEOUT));
+    let deadline = Instant::now() + IO_TIMEOUT;
+    while old.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} was not removed",
+            old.display()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server.stop();
 }
 
 #[test]
@@ -474,5 +495,35 @@ fn restart_of_a_million_sessions() {
         "restart: {:?} (without the fsync: {:?})",
         stop_took + serving,
         (stop_took + serving).saturating_sub(Duration::from_millis(sync_ms))
+    );
+
+    // Again, now that a snapshot is there to be replaced, as on every
+    // restart but the first.
+    let mut server = server;
+    let stopping = Instant::now();
+    server.daemon.signal(Signal::SIGTERM);
+    let status = server.daemon.wait_exit(Duration::from_secs(120));
+    let stop_took = stopping.elapsed();
+    assert!(status.is_some_and(|s| s.success()));
+    let log = server.daemon.stderr();
+    let write_ms = number_in(&log, "bytes, in ", " ms");
+    let sync_ms = number_in(&log, "(and ", " ms to sync)");
+    println!(
+        "replacing it, SIGTERM to exit: {stop_took:?} ({write_ms} ms writing, {sync_ms} ms fsync and rename)"
+    );
+    drop(server);
+    let starting = Instant::now();
+    let server = start(&path, &options);
+    let mut con = server.redis();
+    let first: Option<Vec<u8>> = redis::cmd("GET")
+        .arg("session:000000000000")
+        .query(&mut con)
+        .expect("GET");
+    let serving = starting.elapsed();
+    assert_eq!(first.map(|v| v.len()), Some(1024));
+    assert_eq!(keys(&mut con), sessions as u64);
+    println!(
+        "start to serving: {serving:?}; restart: {:?}",
+        stop_took + serving
     );
 }

@@ -91,8 +91,10 @@ pub struct Args {
     /// and flags) to FILE on a clean stop (SIGTERM, SIGINT, or SIGUSR1/2
     /// with -killable), and load it back at start, before serving. The
     /// file is mode 0600 and belongs to the -user; its directory must be
-    /// writable by that user. A damaged file is set aside as
-    /// FILE.bad-<unix time> and the server starts empty
+    /// writable by that user (FILE.tmp is written there, and the snapshot
+    /// a new one replaces stays as FILE.old until the next start). A
+    /// damaged file is set aside as FILE.bad-<unix time> and the server
+    /// starts empty
     #[arg(long, value_name = "FILE")]
     pub snapshot: Option<PathBuf>,
 

@@ -529,6 +529,22 @@ impl Server {
             }
             (Workers::Many(_), None) => return Err(no_selector()),
         };
+        if loaded.is_ok() {
+            // The snapshot the last write replaced (kept under a second name
+            // so that the rename did not drop its pages at shutdown): removed
+            // while serving, on a thread of its own. After a bad load it is
+            // kept, the one good copy there may be.
+            let written = config.path.clone();
+            let spawned = std::thread::Builder::new()
+                .name("dc_server-snapshot-cleanup".into())
+                .spawn(move || snapshot::remove_superseded(&written));
+            if let Err(e) = spawned {
+                warn!(
+                    "snapshot {}: cannot start the cleanup thread: {e}",
+                    config.path.display()
+                );
+            }
+        }
         let path = config.path.display();
         match loaded {
             Ok(Some(loaded)) => {
@@ -613,7 +629,12 @@ fn save_logged(
         worker::unix_ms(),
         snapshot::Writing::Live(abort),
     ) {
-        Ok(Some(saved)) => log_saved(config, &saved),
+        Ok(Some(saved)) => {
+            log_saved(config, &saved);
+            // On this background thread the dropped pages cost nobody; the
+            // final write then finds no leftover to remove.
+            snapshot::remove_superseded(&config.path);
+        }
         Ok(None) => info!(
             "snapshot {}: periodic write abandoned for the final one",
             config.path.display()

@@ -140,6 +140,55 @@ fn temporary(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// Where the snapshot a new one replaces is kept until it can be removed
+/// off the critical path (see [`replace`]).
+pub(super) fn superseded(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".old");
+    path.with_file_name(name)
+}
+
+/// Moves the written `tmp` over `path`. Renaming over a file drops the
+/// replaced file's cached pages there and then (about 0.3-0.5 s for a 1 GB
+/// snapshot on the development VM, in the middle of a restart), so the old
+/// snapshot is first given a second name, [`superseded`], which keeps its
+/// pages alive through the rename; whoever calls this removes that name
+/// when it costs nobody (a periodic write at once, in its own thread; the
+/// final write leaves it to the next start, which removes it on a thread of
+/// its own while serving). A leftover from an earlier run is removed first.
+/// Where hard links are not supported the rename goes ahead without one.
+fn replace(tmp: &Path, path: &Path) -> io::Result<()> {
+    let old = superseded(path);
+    match fs::remove_file(&old) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    match fs::hard_link(path, &old) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => log::debug!(
+            "snapshot {}: no second name for the old one: {e}",
+            path.display()
+        ),
+    }
+    fs::rename(tmp, path)
+}
+
+/// Removes the snapshot the last write replaced, if any (its pages are
+/// dropped meanwhile: call it off the critical path).
+pub(super) fn remove_superseded(path: &Path) {
+    let old = superseded(path);
+    match fs::remove_file(&old) {
+        Ok(()) => log::debug!("snapshot {}: removed the one it replaced", path.display()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => log::warn!(
+            "snapshot {}: cannot remove {}: {e}",
+            path.display(),
+            old.display()
+        ),
+    }
+}
+
 /// The directory holding `path`.
 fn directory(path: &Path) -> &Path {
     match path.parent() {
@@ -223,7 +272,7 @@ pub(super) fn save(
         file.sync_all()?;
         let bytes = file.metadata()?.len();
         drop(file);
-        fs::rename(&tmp, path)?;
+        replace(&tmp, path)?;
         File::open(directory(path))?.sync_all()?;
         Ok::<u64, io::Error>(bytes)
     })();
@@ -624,6 +673,36 @@ mod tests {
         let mut count = 0;
         load(&path, 0, 0, 1000, |_, _, _, _| count += 1).unwrap();
         assert_eq!(count, 1);
+    }
+
+    #[test]
+    fn a_replaced_snapshot_keeps_a_second_name_until_it_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("snap");
+        let old = superseded(&path);
+        let mut one = store();
+        let _ = one.add(b"first", b"data", 100_000, 0);
+        let write = |s: &MemoryStore| save(&path, s, 0, 0, Writing::Final { threads: 1 }).unwrap();
+        write(&one);
+        assert!(!old.exists(), "nothing was replaced");
+        let first = fs::read(&path).unwrap();
+        let _ = one.add(b"second", b"data", 100_000, 0);
+        write(&one);
+        assert_eq!(fs::read(&old).unwrap(), first);
+        assert_ne!(fs::read(&path).unwrap(), first);
+        assert_eq!(
+            fs::metadata(&old).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        // A leftover is replaced by the newest replaced one.
+        let second = fs::read(&path).unwrap();
+        write(&one);
+        assert_eq!(fs::read(&old).unwrap(), second);
+        remove_superseded(&path);
+        assert!(!old.exists());
+        assert!(path.exists());
+        // Nothing to remove is no error.
+        remove_superseded(&path);
     }
 
     #[test]
