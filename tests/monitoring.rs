@@ -256,6 +256,12 @@ fn every_metric_the_dashboard_and_rules_use_is_exported() {
     });
     let client_text = scrape_until(&client_metrics, |t| {
         t.contains("distcache_client_requests_total{command=\"get\",result=\"hit\"}")
+            // The server's share of the requests it forwarded is timed too.
+            && t.lines().any(|l| {
+                l.strip_prefix("distcache_client_upstream_request_duration_seconds_count ")
+                    .and_then(|n| n.parse::<f64>().ok())
+                    .is_some_and(|n| n >= 1.0)
+            })
     });
     // The caps are the command line's.
     for line in [

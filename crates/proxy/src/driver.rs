@@ -903,7 +903,12 @@ impl Proxy {
                     return;
                 }
             };
-            let consumed = self.mux.upstream_input(up.conn.input().as_slice(), now);
+            let histogram = &self.metrics.upstream_seconds;
+            let consumed =
+                self.mux
+                    .upstream_input_timed(up.conn.input().as_slice(), now, |waited| {
+                        histogram.observe(waited.as_secs_f64())
+                    });
             up.conn.input_mut().consume(consumed);
             if self.mux.upstream_state() != UpstreamState::Up {
                 return; // the multiplexer gave up on it

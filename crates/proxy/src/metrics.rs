@@ -39,6 +39,7 @@ pub struct ProxyMetrics {
     throttled: Count,
     pub(crate) accept_errors: Count,
     pub(crate) request_seconds: Histogram,
+    pub(crate) upstream_seconds: Histogram,
 }
 
 impl std::fmt::Debug for ProxyMetrics {
@@ -195,6 +196,13 @@ impl ProxyMetrics {
             "Time from a request being complete to its answer handed to the client's socket",
             request_seconds.clone(),
         );
+        let upstream_seconds = Histogram::new(exponential_buckets(0.000_005, 2.0, 18));
+        registry.register(
+            "upstream_request_duration_seconds",
+            "Time from a request being queued for the server to its answer read back \
+             (the server's and the link's share of request_duration_seconds)",
+            upstream_seconds.clone(),
+        );
         ProxyMetrics {
             registry: Arc::new(registry),
             requests,
@@ -216,6 +224,7 @@ impl ProxyMetrics {
             throttled,
             accept_errors,
             request_seconds,
+            upstream_seconds,
         }
     }
 

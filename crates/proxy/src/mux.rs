@@ -504,6 +504,19 @@ impl Mux {
     /// ([`Event::Disconnect`]); input that arrives while not connected is
     /// discarded.
     pub fn upstream_input(&mut self, input: &[u8], now: Instant) -> usize {
+        self.upstream_input_timed(input, now, |_| {})
+    }
+
+    /// [`upstream_input`](Self::upstream_input), handing `observe` the
+    /// wait of each request answered: from being queued for the server to
+    /// its answer read at `now` (the server's and the link's share of a
+    /// client's wait).
+    pub fn upstream_input_timed(
+        &mut self,
+        input: &[u8],
+        now: Instant,
+        mut observe: impl FnMut(Duration),
+    ) -> usize {
         if self.upstream.state != UpstreamState::Up {
             return input.len();
         }
@@ -537,6 +550,7 @@ impl Mux {
                 break;
             }
             self.stats.answered += 1;
+            observe(now.saturating_duration_since(entry.sent_at));
             self.stats.count(
                 entry.operation,
                 Outcome::of_answer(entry.operation, command.payload),

@@ -129,6 +129,28 @@ impl Sim {
 }
 
 #[test]
+fn each_answer_reports_how_long_the_server_took() {
+    let mut sim = Sim::up();
+    let a = sim.client();
+    sim.send(a, &request(7, GET, b"k"));
+    sim.advance(3);
+    sim.send(a, &request(8, HAVE, b"k"));
+    let sent = sim.upstream_sent();
+    sim.advance(4);
+    let mut waits = Vec::new();
+    let answers = [
+        response(sent[0].0, GET, &[1]),
+        response(sent[1].0, HAVE, &[0]),
+    ]
+    .concat();
+    let consumed = sim
+        .mux
+        .upstream_input_timed(&answers, sim.now, |waited| waits.push(waited));
+    assert_eq!(consumed, answers.len());
+    assert_eq!(waits, [Duration::from_millis(7), Duration::from_millis(4)]);
+}
+
+#[test]
 fn uids_are_rewritten_and_answers_mapped_back() {
     // The vector proxy_uid_rewrite_and_backend_loss, on the multiplexer.
     let mut sim = Sim::up();
