@@ -24,30 +24,15 @@ use crate::session::SessionError;
 /// The extension versions this server speaks.
 pub const VERSIONS: (u16, u16) = (EXT_VERSION, EXT_VERSION);
 
-/// If `command` is the extension's offer, appends the acceptance (or, when
-/// no version is common, the 1.x answer "absent", which tells the client to
-/// stay on 1.x) and returns the version the connection speaks from now on.
-/// `None` with nothing written: an ordinary 1.x request.
-pub fn accept_offer(
-    command: &Command<'_>,
-    proto_level: u32,
-    out: &mut Vec<u8>,
-) -> Option<Option<u16>> {
-    let offer = Offer::recognise(command, proto_level)?;
-    match offer.choose(VERSIONS.0, VERSIONS.1) {
-        Some(version) => {
-            Accept::new(version).encode(out, command.request_uid);
-            Some(Some(version))
-        }
-        None => {
-            let header =
-                dc_protocol::CommandHeader::response(command.request_uid, command.operation);
-            // One status byte: what an original server answers any HAVE of
-            // an id it cannot hold.
-            let _ = dc_protocol::encode(out, header, &[dc_protocol::Status::NotOk.code()]);
-            Some(None)
-        }
-    }
+/// If `command` is the extension's offer of a version this server speaks,
+/// appends the acceptance and returns the version the connection speaks
+/// from now on. `None`, with nothing written: an ordinary 1.x request,
+/// which an offer of no common version is too (answered as any HAVE of an
+/// id too long to hold, "absent", which tells the client to stay on 1.x).
+pub fn accept_offer(command: &Command<'_>, proto_level: u32, out: &mut Vec<u8>) -> Option<u16> {
+    let version = Offer::recognise(command, proto_level)?.choose(VERSIONS.0, VERSIONS.1)?;
+    Accept::new(version).encode(out, command.request_uid);
+    Some(version)
 }
 
 /// Runs one extended request received at `now` on a connection speaking
@@ -144,6 +129,19 @@ mod tests {
         let (got_tag, _, reply) = decoded.reply.expect("one whole answer");
         assert_eq!(got_tag, tag);
         format!("{reply:?}")
+    }
+
+    /// An extended GET of `k`, uid 2.
+    fn extended_get() -> Vec<u8> {
+        let mut request = Vec::new();
+        dc_protocol::extension::encode_request(
+            &mut request,
+            2,
+            EXT_VERSION,
+            &Op::Get { key: b"k" },
+        )
+        .unwrap();
+        request
     }
 
     fn set<'a>(key: &'a [u8], value: &'a [u8], mode: StoreMode, ttl: Ttl) -> Op<'a> {
@@ -281,14 +279,7 @@ mod tests {
     #[test]
     fn without_an_offer_an_extended_frame_is_the_1x_protocol_error() {
         let mut conn = Conn::new();
-        let mut request = Vec::new();
-        dc_protocol::extension::encode_request(
-            &mut request,
-            2,
-            EXT_VERSION,
-            &Op::Get { key: b"k" },
-        )
-        .unwrap();
+        let request = extended_get();
         match conn.send(&request) {
             Err(SessionError::Decode(e)) => assert!(e.to_string().contains("class"), "{e}"),
             other => panic!("{other:?}"),
@@ -331,14 +322,7 @@ mod tests {
         let mut probe = Negotiation::start(1, &mut Vec::new());
         assert_eq!(probe.read(&answer).unwrap().1, Some(ProbeOutcome::Classic));
         // And the connection stays 1.x only.
-        let mut request = Vec::new();
-        dc_protocol::extension::encode_request(
-            &mut request,
-            2,
-            EXT_VERSION,
-            &Op::Get { key: b"k" },
-        )
-        .unwrap();
+        let request = extended_get();
         assert!(matches!(conn.send(&request), Err(SessionError::Decode(_))));
     }
 

@@ -142,11 +142,7 @@ impl ClientSession {
                     command,
                     proto_level,
                 }) => match extension::accept_offer(&command, proto_level, out) {
-                    Some(version) => {
-                        if let Some(version) = version {
-                            self.decoder.enable(version);
-                        }
-                    }
+                    Some(version) => self.decoder.enable(version),
                     None => dispatcher.handle(&command, now, out)?,
                 },
                 Some(Incoming::Extended(command)) => {
