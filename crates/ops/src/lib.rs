@@ -26,11 +26,13 @@ mod codec;
 pub mod model;
 pub mod number;
 mod op;
+mod owned;
 mod reply;
 mod ttl;
 
 pub use codec::{ClientCodec, Correlation, Execute, ServerCodec, ServerInfo, Step};
 pub use op::{CounterChange, Op, OpKind, StoreMode};
+pub use owned::{OpBuf, ReplyBuf};
 pub use reply::Reply;
 pub use ttl::{Ttl, MEMCACHE_RELATIVE_LIMIT_SECS};
 
