@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use dc_ops::{Execute, Op, Protocol, Reply, StoreMode, Ttl};
+use dc_ops::{Execute, Protocol};
 use dc_protocol::{encode, Command, CommandHeader, Request, RequestError, Status};
 use dc_store::{Millis, SessionStore, ShardedStore, StoreStats};
 
@@ -162,41 +162,13 @@ impl<S: StoreAccess> Dispatcher<S> {
         };
         self.exec.set_now(now);
         self.exec.set_protocol(Protocol::Distcache);
-        let op = match request {
-            Request::Add {
-                timeout_ms,
-                id,
-                data,
-            } => Op::Store {
-                mode: StoreMode::Add,
-                key: id,
-                value: data,
-                flags: 0,
-                ttl: Ttl::After(Millis::from(timeout_ms)),
-            },
-            Request::Get { id } => Op::Get { key: id },
-            Request::Remove { id } => Op::Delete { key: id },
-            Request::Have { id } => Op::Exists { key: id },
-        };
+        let op = dc_protocol::ops::request_op(&request);
         let mut status = Status::NotOk;
         self.exec.execute(&op, &mut |reply| {
-            status = match reply {
-                // Encoded under the shard's lock: the data is copied once,
-                // straight into the answer.
-                Reply::Value { data, .. } => {
-                    status = Status::Ok;
-                    respond(out, command, data);
-                    return;
-                }
-                Reply::Stored | Reply::Deleted | Reply::Found => Status::Ok,
-                Reply::NotStored => Status::AddMatchingSession,
-                // Unreachable with the store limits the server accepts
-                // (room for the largest session); the nearest code the
-                // original defines for "this data cannot be stored".
-                Reply::TooLarge => Status::AddDataRange,
-                _ => Status::NotOk,
-            };
-            respond(out, command, &[status.code()]);
+            status = dc_protocol::ops::reply_status(reply);
+            // Encoded under the shard's lock: the data of a hit is copied
+            // once, straight into the answer.
+            dc_protocol::ops::write_answer(reply, |payload| respond(out, command, payload));
         });
         self.stats.count(command.operation, status);
         self.exec.count_requests(1);

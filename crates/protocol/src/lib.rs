@@ -30,6 +30,7 @@ pub mod encoder;
 pub mod error;
 pub mod extension;
 pub mod frame;
+pub mod ops;
 pub mod request;
 pub mod response;
 
