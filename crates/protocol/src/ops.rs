@@ -15,7 +15,7 @@
 
 use dc_ops::{Millis, Op, Reply, StoreMode, Ttl};
 
-use crate::frame::{Operation, MAX_ID_LEN};
+use crate::frame::{Operation, MAX_ID_LEN, MAX_PAYLOAD};
 use crate::request::Request;
 use crate::response::Status;
 
@@ -39,12 +39,14 @@ pub fn request_op<'a>(request: &Request<'a>) -> Op<'a> {
     }
 }
 
-/// The 1.x request for `op`, if 1.x can carry it: ADD (with no flags and a
-/// lifetime in milliseconds that fits 32 bits), GET, REMOVE and HAVE, of ids
-/// an original server can hold (1 to 64 bytes).
+/// The 1.x request for `op`, if 1.x can carry it: ADD (with no flags, a
+/// lifetime in milliseconds that fits 32 bits, and an id of 1 to 64 bytes),
+/// GET, REMOVE and HAVE of any id a command can carry (an original server
+/// answers an empty or longer id as one it does not hold).
 pub fn op_request<'a>(op: &Op<'a>) -> Option<Request<'a>> {
     let key = op.key();
-    if key.is_empty() || key.len() > MAX_ID_LEN {
+    let add = matches!(op, Op::Store { .. });
+    if key.len() > MAX_PAYLOAD || add && (key.is_empty() || key.len() > MAX_ID_LEN) {
         return None;
     }
     Some(match *op {
@@ -147,10 +149,24 @@ mod tests {
     #[test]
     fn operations_1x_cannot_carry_are_refused() {
         let long = [b'k'; 65];
+        let huge = vec![b'k'; MAX_PAYLOAD + 1];
         let refused = [
-            Op::Get { key: &long },
-            Op::Get { key: b"" },
+            Op::Get { key: &huge },
             Op::Ttl { key: b"k" },
+            Op::Store {
+                mode: StoreMode::Add,
+                key: &long,
+                value: b"v",
+                flags: 0,
+                ttl: Ttl::After(1),
+            },
+            Op::Store {
+                mode: StoreMode::Add,
+                key: b"",
+                value: b"v",
+                flags: 0,
+                ttl: Ttl::After(1),
+            },
             Op::Store {
                 mode: StoreMode::Set,
                 key: b"k",
@@ -182,6 +198,11 @@ mod tests {
         ];
         for op in refused {
             assert_eq!(op_request(&op), None, "{op:?}");
+        }
+        // Lookups of any id go to a 1.x server, which decides (an empty or
+        // long one is never held).
+        for key in [&long[..], b""] {
+            assert_eq!(op_request(&Op::Get { key }), Some(Request::Get { id: key }));
         }
     }
 
