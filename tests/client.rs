@@ -125,6 +125,11 @@ struct FakeServer {
     listener: TcpListener,
 }
 
+/// The extension's offer: a 14-byte header and a 72-byte id.
+const OFFER_LEN: usize = 14 + 72;
+/// What an original server answers to it: HAVE, uid 0, `01` (absent).
+const ORIGINAL_OFFER_ANSWER: &str = "001100000100000000000301000101";
+
 impl FakeServer {
     fn new() -> FakeServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -136,14 +141,23 @@ impl FakeServer {
         tcp_address(self.listener.local_addr().unwrap().port())
     }
 
-    /// Accepts dc_client's next connection.
+    /// Accepts dc_client's next connection and answers its offer of the
+    /// protocol extension as an original 1.x server does (`01`: no such
+    /// session), so that what follows is plain 1.x.
     fn accept(&self) -> TcpStream {
         let deadline = Instant::now() + IO_TIMEOUT;
         loop {
             match self.listener.accept() {
-                Ok((stream, _)) => {
+                Ok((mut stream, _)) => {
                     stream.set_nonblocking(false).unwrap();
                     stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+                    let offer = read_n(&mut stream, OFFER_LEN);
+                    assert_eq!(
+                        hex::encode(&offer[..14]),
+                        "0011000100000000000003010048",
+                        "the offer: a HAVE at level 0x00110001, uid 0, 72-byte id"
+                    );
+                    stream.write_all(&unhex(ORIGINAL_OFFER_ANSWER)).unwrap();
                     return stream;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {

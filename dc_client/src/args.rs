@@ -1,12 +1,13 @@
 //! dc_client's command line: the original's options, single-dash or
-//! double-dash, plus `-timeout`, `-max-clients`, `-metrics` and the TLS
-//! options.
+//! double-dash, plus `-timeout`, `-max-clients`, `-metrics`, the TLS
+//! options, the RESP and memcache front doors and the server pool
+//! (`-server` repeated, `-replicas`).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use dc_proxy::mux::{DEFAULT_MAX_CLIENTS, DEFAULT_RETRY, DEFAULT_TIMEOUT};
+use dc_proxy::mux::{DEFAULT_MAX_CLIENTS, DEFAULT_RETRY, DEFAULT_TIMEOUT, MAX_SERVERS};
 use dc_proxy::MuxConfig;
 
 /// Where local clients connect by default, as the original.
@@ -18,11 +19,14 @@ pub const MAX_MS: u64 = 3_600_000;
 /// The local multiplexing proxy in front of dc_server.
 ///
 /// Every TLS server process on a node talks to its local dc_client (usually
-/// over a unix socket); dc_client carries all of their cache requests over
-/// one persistent connection to dc_server. While the server cannot be
-/// reached, every request is answered at once with DISCONNECTED (0x02), so
-/// TLS servers fall back to a full handshake without waiting. Options take
-/// one dash or two (-server or --server).
+/// over a unix socket), in distcache 1.x, RESP (Redis) or memcache;
+/// dc_client carries all of their cache requests over one persistent
+/// connection to each dc_server. With several -server, each key lives on
+/// the servers that follow it on a consistent-hash ring (ketama), on
+/// -replicas of them. While no server can answer, every request is
+/// answered at once with its protocol's failure (DISCONNECTED, -ERR,
+/// SERVER_ERROR), so TLS servers fall back to a full handshake without
+/// waiting. Options take one dash or two (-server or --server).
 //
 // The doc comment is the help's text (-h shows its first line, --help all
 // of it) and the man page's NAME and DESCRIPTION (dc_docgen).
@@ -30,22 +34,51 @@ pub const MAX_MS: u64 = 3_600_000;
 #[command(name = "dc_client", version)]
 #[command(
     after_help = format!("Examples:\n  dc_client -listen UNIX:/tmp/scache -server IP:cachehost:9001\n  \
-dc_client -listen /run/dc_client.sock -server cachehost:9001 -metrics 127.0.0.1:9102\n{}",
+dc_client -listen /run/dc_client.sock -server cachehost:9001 -metrics 127.0.0.1:9102\n  \
+dc_client -listen-redis /run/dc_redis.sock -listen-memcache /run/dc_memcache.sock \\\n    \
+-server cache1:9001 -server cache2:9001 -server cache3:9001 -replicas 2\n{}",
         nal::ADDRESS_HELP)
 )]
 pub struct Args {
-    /// Address local clients connect to
-    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
-    pub listen: String,
+    /// Address local clients connect to in distcache 1.x (repeatable;
+    /// UNIX:/tmp/scache when no listener at all is given)
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Vec<String>,
 
-    /// Address of the cache server (required), e.g. IP:cachehost:9001 or
-    /// cachehost:9001
+    /// Address local clients connect to in RESP2 (the Redis protocol), for
+    /// Apache mod_socache_redis, ProFTPD mod_tls_redis and mod_ban
+    /// (repeatable)
+    #[arg(long = "listen-redis", value_name = "ADDR")]
+    pub listen_redis: Vec<String>,
+
+    /// Address local clients connect to in the memcache protocol (text and
+    /// binary), for Apache mod_socache_memcache and ProFTPD
+    /// mod_tls_memcache (repeatable)
+    #[arg(long = "listen-memcache", value_name = "ADDR")]
+    pub listen_memcache: Vec<String>,
+
+    /// File holding the password RESP clients must AUTH with (its first
+    /// line; PING, INFO and QUIT are allowed before)
+    #[arg(long = "redis-password-file", value_name = "FILE")]
+    pub redis_password_file: Option<PathBuf>,
+
+    /// Address of a cache server (required), e.g. IP:cachehost:9001 or
+    /// cachehost:9001. Repeat it for a pool: each key goes to the server
+    /// that owns it on a ketama ring (adding or removing one of N servers
+    /// moves about 1/N of the keys)
     #[arg(long, value_name = "ADDR", action = clap::ArgAction::Append)]
     pub server: Vec<String>,
 
     /// Same as -server
     #[arg(long, value_name = "ADDR", action = clap::ArgAction::Append)]
     pub connect: Vec<String>,
+
+    /// Servers of the pool that hold each key. A write goes to all of them
+    /// and is answered when the first accepts it; a read asks them in
+    /// turn, so losing any R-1 servers loses no session
+    #[arg(long, value_name = "R", default_value_t = 1,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_SERVERS as u64))]
+    pub replicas: usize,
 
     /// Longest pause between attempts to (re)connect to the server, in ms:
     /// after a loss they start at once and back off from 1 ms (at most
@@ -111,14 +144,51 @@ pub struct Args {
 }
 
 impl Args {
-    /// The one server address given, as the original requires.
-    pub fn server(&self) -> Result<&str, &'static str> {
-        let mut all = self.server.iter().chain(&self.connect);
-        match (all.next(), all.next()) {
-            (None, _) => Err("no server specified!"),
-            (Some(server), None) => Ok(server),
-            (Some(_), Some(_)) => Err("too many servers"),
+    /// The server addresses given (-server, then -connect), at least one
+    /// (the original's error otherwise) and at most a pool's worth.
+    pub fn servers(&self) -> Result<Vec<&str>, String> {
+        let all: Vec<&str> = self
+            .server
+            .iter()
+            .chain(&self.connect)
+            .map(String::as_str)
+            .collect();
+        if all.is_empty() {
+            return Err("no server specified!".to_owned());
         }
+        if all.len() > MAX_SERVERS {
+            return Err(format!(
+                "{} servers given: a pool holds at most {MAX_SERVERS}",
+                all.len()
+            ));
+        }
+        for (i, a) in all.iter().enumerate() {
+            if all[..i].contains(a) {
+                return Err(format!("server \"{a}\" is given twice"));
+            }
+        }
+        Ok(all)
+    }
+
+    /// The listeners, by protocol: `-listen` defaults to the original's
+    /// socket only when no listener of any kind is given.
+    pub fn listeners(&self) -> Vec<(&'static str, &str)> {
+        let mut all: Vec<(&'static str, &str)> = Vec::new();
+        all.extend(self.listen.iter().map(|a| ("-listen", a.as_str())));
+        all.extend(
+            self.listen_redis
+                .iter()
+                .map(|a| ("-listen-redis", a.as_str())),
+        );
+        all.extend(
+            self.listen_memcache
+                .iter()
+                .map(|a| ("-listen-memcache", a.as_str())),
+        );
+        if all.is_empty() {
+            all.push(("-listen", DEFAULT_LISTEN));
+        }
+        all
     }
 
     /// The TLS files, if TLS is asked for: all three options or none.
@@ -138,6 +208,7 @@ impl Args {
             timeout: (self.timeout > 0).then(|| ms(self.timeout)),
             idle: (self.idle > 0).then(|| ms(self.idle)),
             max_clients: self.max_clients,
+            replicas: self.replicas,
             ..MuxConfig::default()
         }
     }
@@ -178,8 +249,8 @@ mod tests {
             "-killable",
         ])
         .unwrap();
-        assert_eq!(a.listen, "UNIX:/tmp/x");
-        assert_eq!(a.server(), Ok("IP:cachehost:9001"));
+        assert_eq!(a.listeners(), [("-listen", "UNIX:/tmp/x")]);
+        assert_eq!(a.servers(), Ok(vec!["IP:cachehost:9001"]));
         let mux = a.mux_config();
         assert_eq!(mux.retry, Duration::from_millis(250));
         assert_eq!(mux.idle, Some(Duration::from_millis(3000)));
@@ -190,8 +261,9 @@ mod tests {
     #[test]
     fn defaults_are_the_originals() {
         let a = parse(&["--connect", "UNIX:/tmp/dc"]).unwrap();
-        assert_eq!(a.listen, "UNIX:/tmp/scache");
-        assert_eq!(a.server(), Ok("UNIX:/tmp/dc"));
+        assert_eq!(a.listeners(), [("-listen", "UNIX:/tmp/scache")]);
+        assert_eq!(a.servers(), Ok(vec!["UNIX:/tmp/dc"]));
+        assert_eq!(a.mux_config().replicas, 1);
         let mux = a.mux_config();
         assert_eq!(mux.retry, Duration::from_millis(5000));
         assert_eq!(mux.idle, None);
@@ -232,14 +304,48 @@ mod tests {
     }
 
     #[test]
-    fn exactly_one_server() {
-        assert_eq!(parse(&[]).unwrap().server(), Err("no server specified!"));
-        for args in [
-            &["-server", "IP:a:1", "-connect", "IP:b:2"][..],
-            &["-server", "IP:a:1", "-server", "IP:b:2"][..],
-        ] {
-            assert_eq!(parse(args).unwrap().server(), Err("too many servers"));
+    fn a_pool_of_servers() {
+        assert_eq!(
+            parse(&[]).unwrap().servers(),
+            Err("no server specified!".to_owned())
+        );
+        let a = parse(&["-server", "IP:a:1", "-connect", "IP:b:2", "-replicas", "2"]).unwrap();
+        assert_eq!(a.servers(), Ok(vec!["IP:a:1", "IP:b:2"]));
+        assert_eq!(a.mux_config().replicas, 2);
+        let a = parse(&["-server", "IP:a:1", "-server", "IP:a:1"]).unwrap();
+        assert!(a
+            .servers()
+            .unwrap_err()
+            .contains("\"IP:a:1\" is given twice"));
+        let many: Vec<String> = (0..65).map(|i| format!("IP:h:{}", i + 1)).collect();
+        let mut args = Vec::new();
+        for m in &many {
+            args.extend(["-server", m.as_str()]);
         }
+        assert!(parse(&args)
+            .unwrap()
+            .servers()
+            .unwrap_err()
+            .contains("at most 64"));
+    }
+
+    #[test]
+    fn front_doors_replace_the_default_listener() {
+        let a = parse(&[
+            "-server",
+            "IP:a:1",
+            "-listen-redis",
+            "/r",
+            "-listen-memcache",
+            "/m",
+        ])
+        .unwrap();
+        assert_eq!(
+            a.listeners(),
+            [("-listen-redis", "/r"), ("-listen-memcache", "/m")]
+        );
+        let a = parse(&["-server", "IP:a:1", "-listen", "/d", "-listen-redis", "/r"]).unwrap();
+        assert_eq!(a.listeners(), [("-listen", "/d"), ("-listen-redis", "/r")]);
     }
 
     #[test]
@@ -253,6 +359,8 @@ mod tests {
             (&["-idle", "3600001"][..], "3600001"),
             (&["-timeout", "x"][..], "x"),
             (&["-max-clients", "0"][..], "0"),
+            (&["-replicas", "0"][..], "0"),
+            (&["-replicas", "65"][..], "65"),
             (&["-sockperms", "999"][..], "999"),
         ] {
             let e = parse(args).unwrap_err();

@@ -6,9 +6,13 @@
 //! server and serve.
 #![forbid(unsafe_code)]
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use dc_proxy::{Proxy, ProxyConfig, Shutdown, UpstreamTls};
+use dc_proxy::driver::{ListenSpec, UpstreamSpec};
+use dc_proxy::{FrontKind, Proxy, ProxyConfig, Shutdown, UpstreamTls};
+use dc_resp::RespConfig;
 use nal::Address;
 
 use dc_client::args::Args;
@@ -16,39 +20,57 @@ use dc_client::args::Args;
 fn main() -> ExitCode {
     let args: Args = dc_cli::parse();
     args.service.start_logging();
-    let listen = match args.listen.parse::<Address>() {
-        Ok(a) if a.can_listen() => a.into_absolute(),
-        Ok(a) => dc_cli::fail(format_args!("bad listen address \"{a}\"")),
-        Err(e) => dc_cli::fail(format_args!("bad listen address: {e}")),
-    };
-    let server = args.server().unwrap_or_else(|e| dc_cli::fail(e));
-    let server = match server.parse::<Address>() {
-        Ok(a) if a.can_connect() => a.into_absolute(),
-        Ok(a) => dc_cli::fail(format_args!(
-            "cannot connect to server address \"{a}\": give a host (host:port, IP:host:port) or a unix socket path"
-        )),
-        Err(e) => dc_cli::fail(format_args!("bad server address: {e}")),
-    };
+    let password = args.redis_password_file.as_deref().map(read_password);
+    let redis = FrontKind::Redis(Arc::new(RespConfig { password }));
+    let listen: Vec<ListenSpec> = args
+        .listeners()
+        .into_iter()
+        .map(|(option, value)| ListenSpec {
+            address: listen_address(option, value),
+            kind: match option {
+                "-listen-redis" => redis.clone(),
+                "-listen-memcache" => FrontKind::Memcache,
+                _ => FrontKind::Distcache,
+            },
+        })
+        .collect();
+    let servers: Vec<Address> = args
+        .servers()
+        .unwrap_or_else(|e| dc_cli::fail(e))
+        .into_iter()
+        .map(server_address)
+        .collect();
     // Keys are read now, before any privilege drop.
     let tls = args
         .tls_files()
         .and_then(|files| files.map(|f| dc_tls::client_config(&f)).transpose())
-        .unwrap_or_else(|e| dc_cli::fail(e))
-        .map(|config| UpstreamTls::new(config, &server).unwrap_or_else(|e| dc_cli::fail(e)));
+        .unwrap_or_else(|e| dc_cli::fail(e));
+    let servers: Vec<UpstreamSpec> = servers
+        .into_iter()
+        .map(|address| UpstreamSpec {
+            tls: tls.as_ref().map(|config| {
+                UpstreamTls::new(Arc::clone(config), &address).unwrap_or_else(|e| dc_cli::fail(e))
+            }),
+            address,
+        })
+        .collect();
     let metrics_address = args
         .metrics
         .as_deref()
         .map(|m| dc_metrics::parse_address(m).unwrap_or_else(|e| dc_cli::fail(e)));
     let mut mux = args.mux_config();
-    let reserve = descriptor_reserve(metrics_address.is_some());
+    let reserve = descriptor_reserve(listen.len(), servers.len(), metrics_address.is_some());
     let fitted = dc_service::fit_connections("-max-clients", mux.max_clients, reserve)
         .unwrap_or_else(|e| dc_cli::fail(e));
     mux.max_clients = fitted.connections;
+    let unix_sockets: Vec<PathBuf> = listen
+        .iter()
+        .filter_map(|l| l.address.unix_path().map(Path::to_path_buf))
+        .collect();
     let config = ProxyConfig {
-        listen: listen.clone(),
-        server,
+        listen,
+        servers,
         mux,
-        tls,
         killable: args.service.killable,
         spin: std::time::Duration::from_micros(args.spin_us),
         notice: fitted.notice,
@@ -58,7 +80,8 @@ fn main() -> ExitCode {
 
     let service = args.service.options();
     let registry = proxy.metrics_registry();
-    let _running = dc_service::become_service(listen.unix_path().as_slice(), &service, || {
+    let sockets: Vec<&Path> = unix_sockets.iter().map(PathBuf::as_path).collect();
+    let _running = dc_service::become_service(&sockets, &service, || {
         metrics_address
             .map(|address| dc_metrics::Exporter::start(&address, registry))
             .transpose()
@@ -68,18 +91,57 @@ fn main() -> ExitCode {
     dc_cli::finish(proxy.run().map(|Shutdown::Signal(signal)| signal))
 }
 
+fn listen_address(option: &str, value: &str) -> Address {
+    match value.parse::<Address>() {
+        Ok(a) if a.can_listen() => a.into_absolute(),
+        Ok(a) if option == "-listen" => dc_cli::fail(format_args!("bad listen address \"{a}\"")),
+        Ok(a) => dc_cli::fail(format_args!("{option}: cannot listen on \"{a}\"")),
+        Err(e) if option == "-listen" => dc_cli::fail(format_args!("bad listen address: {e}")),
+        Err(e) => dc_cli::fail(format_args!("{option}: {e}")),
+    }
+}
+
+fn server_address(value: &str) -> Address {
+    match value.parse::<Address>() {
+        Ok(a) if a.can_connect() => a.into_absolute(),
+        Ok(a) => dc_cli::fail(format_args!(
+            "cannot connect to server address \"{a}\": give a host (host:port, IP:host:port) or a unix socket path"
+        )),
+        Err(e) => dc_cli::fail(format_args!("bad server address \"{value}\": {e}")),
+    }
+}
+
+/// The RESP password: the first line of `file`, which must not be empty.
+fn read_password(file: &Path) -> Vec<u8> {
+    let text = std::fs::read(file).unwrap_or_else(|e| {
+        dc_cli::fail(format_args!(
+            "-redis-password-file: cannot read \"{}\": {e}",
+            file.display()
+        ))
+    });
+    let line = text.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.is_empty() {
+        dc_cli::fail(format_args!(
+            "-redis-password-file: \"{}\" holds no password on its first line",
+            file.display()
+        ));
+    }
+    line.to_vec()
+}
+
 /// Descriptors dc_client holds or may open besides its local clients:
 /// dc_service's [`BASE_RESERVE`](dc_service::BASE_RESERVE) (standard
 /// streams, log, pidfile, signal pipe, the spare for accept, slack), the
-/// listener, the event loop, the server connection and one being made to
-/// replace it (2), the background lookups of the server's name (4: a DNS
-/// socket and the files the resolver reads), and the metrics exporter if
-/// asked for.
-fn descriptor_reserve(metrics: bool) -> u64 {
+/// listeners, the event loop, each server's connection and one being made
+/// to replace it (2 each), the background lookups of the servers' names (4
+/// each: a DNS socket and the files the resolver reads), and the metrics
+/// exporter if asked for.
+fn descriptor_reserve(listeners: usize, servers: usize, metrics: bool) -> u64 {
     let metrics = if metrics {
         dc_service::METRICS_RESERVE
     } else {
         0
     };
-    dc_service::BASE_RESERVE + 1 + 1 + 2 + 4 + metrics
+    dc_service::BASE_RESERVE + listeners as u64 + 1 + 6 * servers as u64 + metrics
 }

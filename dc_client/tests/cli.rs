@@ -38,8 +38,33 @@ fn command_line_errors_exit_one_with_the_originals_lines() {
     let cases: &[(&[&str], &str)] = &[
         (&[], "Error, no server specified!"),
         (
-            &["-server", "IP:h:1", "-connect", "IP:h:2"],
-            "Error, too many servers",
+            &["-server", "IP:h:1", "-connect", "IP:h:1"],
+            "Error, server \"IP:h:1\" is given twice",
+        ),
+        (&["-server", "IP:h:1", "-replicas", "0"], "Error, "),
+        (
+            &["-server", "IP:127.0.0.1:1", "-listen-redis", "bogus"],
+            "Error, -listen-redis: ",
+        ),
+        (
+            &[
+                "-server",
+                "IP:127.0.0.1:1",
+                "-listen-memcache",
+                "IP:host.invalid:1",
+            ],
+            "Error, cannot resolve \"IP:host.invalid:1\"",
+        ),
+        (
+            &[
+                "-server",
+                "IP:127.0.0.1:1",
+                "-listen-redis",
+                "/tmp/x",
+                "-redis-password-file",
+                "/nonexistent/pw",
+            ],
+            "Error, -redis-password-file: cannot read \"/nonexistent/pw\"",
         ),
         (
             &["-server", "IP:9001"],
@@ -248,11 +273,13 @@ fn the_packaged_options_are_accepted() {
     let args: dc_client::args::Args =
         dc_cli::try_parse_from(std::iter::once("dc_client".to_string()).chain(words.clone()))
             .unwrap_or_else(|e| panic!("{words:?}: {}", dc_cli::error_line(&e)));
-    assert_eq!(args.listen, "UNIX:/run/distcache/dc_client.sock");
-    let listen: nal::Address = args.listen.parse().unwrap();
+    assert_eq!(args.listen, ["UNIX:/run/distcache/dc_client.sock"]);
+    let listen: nal::Address = args.listen[0].parse().unwrap();
     assert!(listen.can_listen());
-    let server: nal::Address = args.server().unwrap().parse().unwrap();
-    assert!(server.can_connect());
+    for server in args.servers().unwrap() {
+        let server: nal::Address = server.parse().unwrap();
+        assert!(server.can_connect());
+    }
     assert_eq!(args.service.sockgroup.as_deref(), Some("www-data"));
     let unit = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -11,7 +11,11 @@
 //! many clients leave in one write; answers are written to each client once
 //! per wake-up for the same reason.
 //!
-//! With TLS configured, the upstream connection counts as made only once
+//! Each server of the pool has its own connection, token and log state;
+//! local clients come in through any number of listeners, each with the
+//! protocol of its front door ([`FrontKind`]).
+//!
+//! With TLS configured, a server connection counts as made only once
 //! the handshake is done: until then requests queue as for a connect in
 //! progress, and a handshake that fails is a failed connect. Every limit
 //! hit and every TLS failure is logged at most once per
@@ -41,10 +45,12 @@ use slab::Slab;
 use thiserror::Error;
 
 use crate::error::{ClientClose, LossReason, UpstreamLoss};
+use crate::front::FrontKind;
+use crate::link::{Dialect, LinkId, LinkState};
 use crate::metrics::{Gauges, ProxyMetrics};
 use crate::mux::{
-    ClientId, Event, Mux, MuxConfig, UpstreamState, CLIENT_OUTPUT_HIGH_WATER, CLIENT_PIPELINE_MAX,
-    UPSTREAM_OUTPUT_CAP,
+    ClientId, Event, Mux, MuxConfig, PoolError, ServerSpec, CLIENT_OUTPUT_HIGH_WATER,
+    CLIENT_PIPELINE_MAX, UPSTREAM_OUTPUT_CAP,
 };
 use crate::resolver::Resolver;
 use crate::tls::{hint, UpstreamTls};
@@ -65,21 +71,56 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 /// is logged with the next. The server's interval.
 pub const LIMIT_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
-const LISTENER: Token = Token(usize::MAX - 1);
-const SIGNALS: Token = Token(usize::MAX - 2);
-const UPSTREAM: Token = Token(usize::MAX - 3);
+/// Tokens: local clients are keyed by their slab key, far below these.
+const SIGNALS: Token = Token(usize::MAX - 1);
+const UPSTREAM_BASE: usize = usize::MAX / 4;
+const LISTENER_BASE: usize = usize::MAX / 2;
+
+/// What a poll event's token stands for.
+enum Source {
+    Signals,
+    Listener(usize),
+    Upstream(LinkId),
+    Local(usize),
+}
+
+fn source(token: Token) -> Source {
+    match token.0 {
+        t if t == SIGNALS.0 => Source::Signals,
+        t if t >= LISTENER_BASE => Source::Listener(t - LISTENER_BASE),
+        t if t >= UPSTREAM_BASE => Source::Upstream(LinkId(t - UPSTREAM_BASE)),
+        t => Source::Local(t),
+    }
+}
+
+/// One listener for local clients.
+#[derive(Debug, Clone)]
+pub struct ListenSpec {
+    /// Where they connect.
+    pub address: Address,
+    /// The protocol they speak there.
+    pub kind: FrontKind,
+}
+
+/// One cache server of the pool.
+#[derive(Debug, Clone)]
+pub struct UpstreamSpec {
+    /// Where it listens.
+    pub address: Address,
+    /// Speak TLS to it (`None`: plain TCP, as the original).
+    pub tls: Option<UpstreamTls>,
+}
 
 /// How the proxy is set up.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
-    /// Where local clients connect.
-    pub listen: Address,
-    /// The cache server.
-    pub server: Address,
-    /// Retry, timeouts and limits.
+    /// Where local clients connect, and in which protocol (at least one).
+    pub listen: Vec<ListenSpec>,
+    /// The cache servers (at least one), in the order given: a server's
+    /// place on the ring depends on its name only, not on this order.
+    pub servers: Vec<UpstreamSpec>,
+    /// Retry, timeouts, limits and replicas.
     pub mux: MuxConfig,
-    /// Speak TLS to the server (`None`: plain TCP, as the original).
-    pub tls: Option<UpstreamTls>,
     /// SIGUSR1 and SIGUSR2 stop the proxy (otherwise they are ignored).
     pub killable: bool,
     /// While answers are awaited from the server, poll without sleeping
@@ -107,6 +148,12 @@ pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
 /// Why the proxy could not start or had to stop.
 #[derive(Debug, Error)]
 pub enum ProxyError {
+    /// The server list cannot make a pool (none, too many, a server twice).
+    #[error("bad server list: {0}")]
+    Pool(#[from] PoolError),
+    /// No listener was given.
+    #[error("nothing to listen on")]
+    NoListener,
     /// The listening address could not be bound.
     #[error(transparent)]
     Listen(#[from] NalError),
@@ -146,7 +193,7 @@ struct Local {
     heard: bool,
 }
 
-/// How far the connection to the cache server has got.
+/// How far a connection to a cache server has got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// The TCP (or unix) connect is in progress.
@@ -157,14 +204,14 @@ enum Phase {
     Ready,
 }
 
-/// The connection to the cache server.
+/// A connection to a cache server.
 #[derive(Debug)]
 struct UpstreamConn {
     conn: Connection,
     phase: Phase,
 }
 
-/// What the log says about the upstream link.
+/// What the log says about one server's link.
 #[derive(Debug, Default)]
 struct LinkLog {
     up_since: Option<Instant>,
@@ -172,10 +219,27 @@ struct LinkLog {
     failed_attempts: u64,
 }
 
+/// One server of the pool, as the driver keeps it.
+#[derive(Debug)]
+struct Upstream {
+    spec: UpstreamSpec,
+    /// Its address, looked up off the loop (host names only).
+    resolver: Option<Resolver>,
+    conn: Option<UpstreamConn>,
+    log: LinkLog,
+    /// TLS with it failed (logged once per interval).
+    tls_log: RateLimitedLog,
+    /// Its established connection lost.
+    lost_log: RateLimitedLog,
+    /// The queue to it full.
+    full_log: RateLimitedLog,
+    /// An operation its dialect cannot carry.
+    unsupported_log: RateLimitedLog,
+}
+
 /// The rate-limited warnings, one per kind.
 #[derive(Debug)]
 struct Logs {
-    link: LinkLog,
     /// `-max-clients` reached, every client busy.
     refused: RateLimitedLog,
     /// `-max-clients` reached, an idle client closed to make room.
@@ -190,19 +254,12 @@ struct Logs {
     idle: RateLimitedLog,
     /// A client's requests left unread (pipeline or unread answers).
     throttled: RateLimitedLog,
-    /// The queue to the server full.
-    upstream_full: RateLimitedLog,
-    /// TLS with the server failed.
-    tls: RateLimitedLog,
-    /// An established server connection lost.
-    lost: RateLimitedLog,
 }
 
 impl Logs {
     fn new() -> Logs {
         let limit = || RateLimitedLog::new(LIMIT_LOG_INTERVAL);
         Logs {
-            link: LinkLog::default(),
             refused: limit(),
             evicted: limit(),
             accept: limit(),
@@ -210,18 +267,15 @@ impl Logs {
             malformed: limit(),
             idle: limit(),
             throttled: limit(),
-            upstream_full: limit(),
-            tls: limit(),
-            lost: limit(),
         }
     }
 }
 
-/// The `dc_client` proxy: a listener for local clients, the connection to
-/// the cache server, and the multiplexer between them.
+/// The `dc_client` proxy: listeners for local clients, a connection to
+/// each cache server, and the multiplexer between them.
 pub struct Proxy {
     selector: Selector,
-    listener: Listener,
+    listeners: Vec<(Listener, FrontKind)>,
     signals: Signals,
     locals: Slab<Local>,
     /// The local clients with nothing in flight, in the order to close
@@ -229,7 +283,7 @@ pub struct Proxy {
     idle: IdleList,
     /// Given up when accept runs out of descriptors.
     spare: SpareDescriptor,
-    upstream: Option<UpstreamConn>,
+    upstreams: Vec<Upstream>,
     mux: Mux,
     config: ProxyConfig,
     /// The last poll's events: token, and whether the peer hung up.
@@ -239,41 +293,70 @@ pub struct Proxy {
     logs: Logs,
     metrics: ProxyMetrics,
     next_tick: Instant,
-    /// The server's address, looked up off the loop (host names only).
-    resolver: Option<Resolver>,
 }
 
 impl Proxy {
-    /// Binds the listening socket and sets up signal handling. Nothing is
-    /// sent to the server before [`run`](Self::run), so a caller can detach
+    /// Binds the listening sockets and sets up signal handling. Nothing is
+    /// sent to a server before [`run`](Self::run), so a caller can detach
     /// and drop privileges in between.
     pub fn bind(config: ProxyConfig) -> Result<Proxy, ProxyError> {
-        // The server's name first: a typo fails before anything is bound.
+        if config.listen.is_empty() {
+            return Err(ProxyError::NoListener);
+        }
+        let names: Vec<String> = config
+            .servers
+            .iter()
+            .map(|s| ring_name(&s.address))
+            .collect();
+        let specs: Vec<ServerSpec> = names.iter().map(ServerSpec::server).collect();
+        let mux = Mux::with_pool(config.mux, &specs, Instant::now())?;
+        // The servers' names first: a typo fails before anything is bound.
         // Later lookups happen off the loop (see resolver).
-        let resolver = Resolver::for_address(&config.server).map_err(ProxyError::Resolve)?;
-        // Handlers next: once the socket is bound, a supervisor that sees
+        let limit = || RateLimitedLog::new(LIMIT_LOG_INTERVAL);
+        let mut upstreams = Vec::with_capacity(config.servers.len());
+        for spec in &config.servers {
+            upstreams.push(Upstream {
+                resolver: Resolver::for_address(&spec.address).map_err(ProxyError::Resolve)?,
+                spec: spec.clone(),
+                conn: None,
+                log: LinkLog::default(),
+                tls_log: limit(),
+                lost_log: limit(),
+                full_log: limit(),
+                unsupported_log: limit(),
+            });
+        }
+        // Handlers next: once a socket is bound, a supervisor that sees
         // it listening may signal us at once, and SIGUSR1/2 would kill.
         let mut signals = Signals::new([SIGINT, SIGTERM, SIGUSR1, SIGUSR2])
             .map_err(io_err("installing signal handlers"))?;
-        let mut listener = Listener::bind(&config.listen)?;
         let selector = Selector::new(1024).map_err(io_err("creating the event loop"))?;
-        selector
-            .register(&mut listener, LISTENER, Interest::READABLE)
-            .map_err(io_err("registering the listener"))?;
+        let mut listeners = Vec::with_capacity(config.listen.len());
+        for (i, spec) in config.listen.iter().enumerate() {
+            let mut listener = Listener::bind(&spec.address)?;
+            selector
+                .register(&mut listener, Token(LISTENER_BASE + i), Interest::READABLE)
+                .map_err(io_err("registering a listener"))?;
+            listeners.push((listener, spec.kind.clone()));
+        }
         selector
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .map_err(io_err("registering signal handlers"))?;
-        let metrics = ProxyMetrics::new(&config.server, config.mux.max_clients);
+        let addresses: Vec<String> = config
+            .servers
+            .iter()
+            .map(|s| s.address.to_string())
+            .collect();
+        let metrics = ProxyMetrics::new(&addresses, config.mux.max_clients);
         Ok(Proxy {
-            resolver,
             selector,
-            listener,
+            listeners,
             signals,
             locals: Slab::new(),
             idle: IdleList::new(),
             spare: SpareDescriptor::new(),
-            upstream: None,
-            mux: Mux::new(config.mux, Instant::now()),
+            upstreams,
+            mux,
             config,
             tokens: Vec::new(),
             touched: Vec::new(),
@@ -289,20 +372,50 @@ impl Proxy {
         self.metrics.registry()
     }
 
-    /// The address local clients connect to (with the real port after a
-    /// bind to port 0).
+    /// The address local clients connect to first (with the real port
+    /// after a bind to port 0).
     pub fn local_address(&self) -> Address {
-        self.listener.local_address()
+        self.listeners[0].0.local_address()
+    }
+
+    /// Every listening address, in the order configured.
+    pub fn local_addresses(&self) -> Vec<Address> {
+        self.listeners
+            .iter()
+            .map(|(l, _)| l.local_address())
+            .collect()
     }
 
     /// Serves until a stop signal arrives.
     pub fn run(&mut self) -> Result<Shutdown, ProxyError> {
         let mux = *self.mux.config();
+        let listening: Vec<String> = self
+            .listeners
+            .iter()
+            .map(|(l, kind)| match kind {
+                FrontKind::Distcache => l.local_address().to_string(),
+                kind => format!("{} ({})", l.local_address(), kind.name()),
+            })
+            .collect();
+        let servers: Vec<String> = self
+            .upstreams
+            .iter()
+            .map(|u| u.spec.address.to_string())
+            .collect();
+        let replicas = if servers.len() > 1 {
+            format!(
+                ", {} replica{} of each key",
+                mux.replicas,
+                if mux.replicas == 1 { "" } else { "s" }
+            )
+        } else {
+            String::new()
+        };
         info!(
-            "listening on {}, forwarding to {}{} (retry up to {} ms, timeout {}, idle {}, up to {} clients{})",
-            self.local_address(),
-            self.config.server,
-            if self.config.tls.is_some() {
+            "listening on {}, forwarding to {}{}{replicas} (retry up to {} ms, timeout {}, idle {}, up to {} clients{})",
+            listening.join(", "),
+            servers.join(", "),
+            if self.upstreams.iter().any(|u| u.spec.tls.is_some()) {
                 " over TLS"
             } else {
                 ""
@@ -322,7 +435,7 @@ impl Proxy {
             let now = Instant::now();
             self.mux.handle_timeout(now);
             if self.accept_retry_at.is_some_and(|t| now >= t) {
-                self.accept_all(now);
+                self.accept_every(now);
             }
             self.settle(now);
             if now >= self.next_tick {
@@ -352,16 +465,16 @@ impl Proxy {
                 if hangup {
                     self.note_hangup(token);
                 }
-                match token {
-                    LISTENER => self.accept_all(now),
-                    SIGNALS => {
+                match source(token) {
+                    Source::Listener(index) => self.accept_all(index, now),
+                    Source::Signals => {
                         if let Some(shutdown) = self.take_signals() {
                             self.shutdown();
                             return Ok(shutdown);
                         }
                     }
-                    UPSTREAM => self.drive_upstream(now),
-                    Token(key) => self.drive_client(key, now),
+                    Source::Upstream(link) => self.drive_upstream(link, now),
+                    Source::Local(key) => self.drive_client(key, now),
                 }
                 self.process_events(now);
             }
@@ -369,12 +482,16 @@ impl Proxy {
     }
 
     fn publish(&mut self) {
+        let links: Vec<_> = (0..self.mux.links())
+            .map(LinkId)
+            .filter_map(|link| Some((self.mux.link_stats(link)?, self.mux.link_usable(link))))
+            .collect();
         let gauges = Gauges {
             connections: self.locals.len(),
-            upstream_up: self.mux.upstream_state() == UpstreamState::Up,
+            upstream_up: links.iter().any(|&(_, up)| up),
             in_flight: self.mux.in_flight(),
         };
-        self.metrics.publish(self.mux.stats(), gauges);
+        self.metrics.publish(self.mux.stats(), gauges, &links);
     }
 
     /// Carries out what the multiplexer asked for and writes what it
@@ -386,7 +503,9 @@ impl Proxy {
                 self.flush_touched(now);
                 continue;
             }
-            self.flush_upstream(now);
+            for link in 0..self.upstreams.len() {
+                self.flush_upstream(LinkId(link), now);
+            }
             if !self.mux.has_events() && !self.mux.has_touched() {
                 return;
             }
@@ -396,8 +515,9 @@ impl Proxy {
     fn process_events(&mut self, now: Instant) {
         while let Some(event) = self.mux.poll_event() {
             match event {
-                Event::Connect => self.start_connect(now),
-                Event::Disconnect(loss) => self.on_disconnect(loss, now),
+                Event::Connect(link) => self.start_connect(link, now),
+                Event::Disconnect(link, loss) => self.on_disconnect(link, loss, now),
+                Event::Negotiated(link, dialect) => self.on_negotiated(link, dialect),
                 Event::CloseClient(id, reason) => {
                     let key = id.handle();
                     let peer = self
@@ -423,12 +543,27 @@ impl Proxy {
                         )
                     });
                 }
-                Event::UpstreamFull => {
-                    let server = &self.config.server;
-                    self.logs.upstream_full.warn(now, || {
+                Event::UpstreamFull(link) => {
+                    let Some(up) = self.upstreams.get_mut(link.0) else {
+                        continue;
+                    };
+                    let server = &up.spec.address;
+                    up.full_log.warn(now, || {
                         format!(
                             "{UPSTREAM_OUTPUT_CAP} bytes of requests wait to be written to \
-                             {server}: answering further requests DISCONNECTED until it reads them"
+                             {server}: failing further requests there until it reads them"
+                        )
+                    });
+                }
+                Event::Unsupported(link, kind) => {
+                    let Some(up) = self.upstreams.get_mut(link.0) else {
+                        continue;
+                    };
+                    let server = &up.spec.address;
+                    up.unsupported_log.warn(now, || {
+                        format!(
+                            "{server} speaks distcache 1.x only: a {kind:?} operation cannot \
+                             be carried there and was answered as failed"
                         )
                     });
                 }
@@ -438,16 +573,29 @@ impl Proxy {
 
     // ---- local clients --------------------------------------------------
 
-    fn accept_all(&mut self, now: Instant) {
+    /// Accepts on every listener (after accept had to pause).
+    fn accept_every(&mut self, now: Instant) {
+        for index in 0..self.listeners.len() {
+            self.accept_all(index, now);
+            if self.accept_retry_at.is_some() {
+                return;
+            }
+        }
+    }
+
+    fn accept_all(&mut self, index: usize, now: Instant) {
+        if index >= self.listeners.len() {
+            return;
+        }
         self.accept_retry_at = None;
         self.spare.restore();
         loop {
-            match self.listener.accept() {
-                Ok(Some(stream)) => self.admit(stream, now),
+            match self.listeners[index].0.accept() {
+                Ok(Some(stream)) => self.admit(stream, index, now),
                 Ok(None) => return,
                 Err(e) => {
                     self.metrics.accept_errors.inc();
-                    let address = self.listener.local_address();
+                    let address = self.listeners[index].0.local_address();
                     self.logs
                         .accept
                         .warn(now, || format!("accept on {address} failed: {e}"));
@@ -456,11 +604,11 @@ impl Proxy {
                         // of descriptors is as full as -max-clients: it is
                         // served if an idle client makes room, else closed
                         // at once; then the spare is taken back.
-                        match self.listener.accept() {
+                        match self.listeners[index].0.accept() {
                             Ok(Some(stream)) => {
                                 let room = self.evict_first(now);
                                 if room {
-                                    self.add_local(stream, now);
+                                    self.add_local(stream, index, now);
                                 } else {
                                     // Closed before the spare is taken
                                     // back: it holds the spare's slot.
@@ -487,11 +635,11 @@ impl Proxy {
 
     /// Serves a connection just accepted, closing the first idle client to
     /// make room at `-max-clients`; refuses it if every client is busy.
-    fn admit(&mut self, stream: Stream, now: Instant) {
+    fn admit(&mut self, stream: Stream, listener: usize, now: Instant) {
         if self.mux.clients() >= self.mux.config().max_clients {
             self.evict_first(now);
         }
-        self.add_local(stream, now);
+        self.add_local(stream, listener, now);
     }
 
     /// Closes the first idle client (see [`IdleList`]) to make room for a
@@ -559,10 +707,11 @@ impl Proxy {
         }
     }
 
-    fn add_local(&mut self, stream: Stream, now: Instant) {
+    fn add_local(&mut self, stream: Stream, listener: usize, now: Instant) {
         let entry = self.locals.vacant_entry();
         let key = entry.key();
-        let id = match self.mux.add_client(key, now) {
+        let kind = &self.listeners[listener].1;
+        let id = match self.mux.add_client_of(key, kind, now) {
             Ok(id) => id,
             Err(_) => {
                 self.log_refused(now);
@@ -659,6 +808,11 @@ impl Proxy {
                     histogram.observe(d.as_secs_f64())
                 });
             }
+            if self.mux.client_quit(id) && self.mux.client_settled(id) {
+                debug!("local client {key} asked to close");
+                self.drop_local(key);
+                return;
+            }
             if (fill.full || input.blocked) && (input.consumed > 0 || written > 0) {
                 continue;
             }
@@ -716,9 +870,10 @@ impl Proxy {
                 return;
             }
         }
-        // A client that has closed its side and got every answer it is owed.
-        if local.conn.is_read_closed()
-            && local.conn.input().is_empty()
+        // A client that has closed its side (or asked to) and got every
+        // answer it is owed.
+        if (local.conn.is_read_closed() && local.conn.input().is_empty()
+            || self.mux.client_quit(id))
             && self.mux.client_settled(id)
         {
             debug!("local client {key} closed");
@@ -747,13 +902,15 @@ impl Proxy {
 
     // ---- upstream -------------------------------------------------------
 
-    fn start_connect(&mut self, now: Instant) {
-        if let Some(mut old) = self.upstream.take() {
-            let _ = self.selector.deregister(&mut old.conn);
-        }
-        let server = &self.config.server;
+    fn start_connect(&mut self, link: LinkId, now: Instant) {
+        let Some(up) = self.upstreams.get_mut(link.0) else {
+            return;
+        };
+        // Closing the old socket takes it out of the epoll set.
+        up.conn = None;
+        let server = &up.spec.address;
         // A host name is never looked up here: that blocks (see resolver).
-        let connected = match self.resolver.as_mut() {
+        let connected = match up.resolver.as_mut() {
             Some(resolver) => match resolver.target() {
                 Some(target) => Stream::connect_resolved(server, target),
                 None => Err(NalError::Resolve {
@@ -770,17 +927,17 @@ impl Proxy {
             Ok(stream) => stream,
             Err(e) => {
                 self.mux
-                    .upstream_lost(UpstreamLoss::ConnectFailed(e.to_string()), now);
+                    .upstream_lost(link, UpstreamLoss::ConnectFailed(e.to_string()), now);
                 return;
             }
         };
-        let stream = match &self.config.tls {
+        let stream = match &up.spec.tls {
             Some(tls) => {
                 match stream.into_tls_client(tls.config.clone(), tls.server_name.clone()) {
                     Ok(stream) => stream,
                     Err(e) => {
-                        let reason = format!("cannot start TLS with {}: {e}", self.config.server);
-                        self.mux.upstream_lost(UpstreamLoss::Tls(reason), now);
+                        let reason = format!("cannot start TLS with {server}: {e}");
+                        self.mux.upstream_lost(link, UpstreamLoss::Tls(reason), now);
                         return;
                     }
                 }
@@ -788,18 +945,20 @@ impl Proxy {
             None => stream,
         };
         let mut conn = Connection::new(stream, UPSTREAM_INPUT_CAP, 0);
-        if let Err(e) =
-            self.selector
-                .register(&mut conn, UPSTREAM, Interest::READABLE | Interest::WRITABLE)
-        {
+        if let Err(e) = self.selector.register(
+            &mut conn,
+            Token(UPSTREAM_BASE + link.0),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
             self.mux.upstream_lost(
+                link,
                 UpstreamLoss::ConnectFailed(format!("cannot watch the connection: {e}")),
                 now,
             );
             return;
         }
-        debug!("connecting to {}", self.config.server);
-        self.upstream = Some(UpstreamConn {
+        debug!("connecting to {server}");
+        up.conn = Some(UpstreamConn {
             conn,
             phase: Phase::Connecting,
         });
@@ -832,21 +991,28 @@ impl Proxy {
     /// Tells the connection behind `token` that its peer hung up, so that
     /// its next read goes on to the end of file (see `nal::Connection`).
     fn note_hangup(&mut self, token: Token) {
-        let conn = match token {
-            UPSTREAM => self.upstream.as_mut().map(|up| &mut up.conn),
-            LISTENER | SIGNALS => None,
-            Token(key) => self.locals.get_mut(key).map(|local| &mut local.conn),
+        let conn = match source(token) {
+            Source::Upstream(link) => self
+                .upstreams
+                .get_mut(link.0)
+                .and_then(|u| u.conn.as_mut())
+                .map(|up| &mut up.conn),
+            Source::Listener(_) | Source::Signals => None,
+            Source::Local(key) => self.locals.get_mut(key).map(|local| &mut local.conn),
         };
         if let Some(conn) = conn {
             conn.note_hangup();
         }
     }
 
-    fn drive_upstream(&mut self, now: Instant) {
-        let Some(up) = self.upstream.as_mut() else {
+    fn drive_upstream(&mut self, link: LinkId, now: Instant) {
+        let Some(upstream) = self.upstreams.get_mut(link.0) else {
             return;
         };
-        let server = &self.config.server;
+        let Some(up) = upstream.conn.as_mut() else {
+            return;
+        };
+        let server = &upstream.spec.address;
         if up.phase == Phase::Connecting {
             match up.conn.stream().is_connected() {
                 Ok(true) if up.conn.stream().is_tls() => up.phase = Phase::Handshaking,
@@ -855,7 +1021,7 @@ impl Proxy {
                 Err(e) => {
                     let reason = format!("cannot connect to {server}: {e}");
                     self.mux
-                        .upstream_lost(UpstreamLoss::ConnectFailed(reason), now);
+                        .upstream_lost(link, UpstreamLoss::ConnectFailed(reason), now);
                     return;
                 }
             }
@@ -867,14 +1033,17 @@ impl Proxy {
                 Err(e) => {
                     let reason = format!("TLS handshake with {server} failed: {e}");
                     let reason = format!("{reason}{}", hint(&reason));
-                    self.mux.upstream_lost(UpstreamLoss::Tls(reason), now);
+                    self.mux.upstream_lost(link, UpstreamLoss::Tls(reason), now);
                     return;
                 }
             }
         }
-        if self.mux.upstream_state() != UpstreamState::Up {
-            self.mux.upstream_connected(now);
-            if self.mux.upstream_state() != UpstreamState::Up {
+        if matches!(
+            self.mux.link_state(link),
+            Some(LinkState::Connecting { .. })
+        ) {
+            self.mux.upstream_connected(link, now);
+            if self.mux.link_state(link) != Some(LinkState::Up) {
                 return; // the multiplexer gave up on it meanwhile
             }
             let tls = if up.conn.stream().is_tls() {
@@ -882,39 +1051,43 @@ impl Proxy {
             } else {
                 ""
             };
-            let link = &mut self.logs.link;
-            match link.down_since.take() {
+            let log = &mut upstream.log;
+            match log.down_since.take() {
                 Some(since) => info!(
                     "connected to {server}{tls} again, after {} ms without it ({} failed attempts)",
                     now.duration_since(since).as_millis(),
-                    link.failed_attempts
+                    log.failed_attempts
                 ),
                 None => info!("connected to {server}{tls}"),
             }
-            link.up_since = Some(now);
-            link.failed_attempts = 0;
+            log.up_since = Some(now);
+            log.failed_attempts = 0;
         }
         loop {
             let fill = match up.conn.fill() {
                 Ok(fill) => fill,
                 Err(e) => {
                     let loss = io_loss(&up.conn, "reading from the server failed", e);
-                    self.mux.upstream_lost(loss, now);
+                    self.mux.upstream_lost(link, loss, now);
                     return;
                 }
             };
             let histogram = &self.metrics.upstream_seconds;
+            let server_histogram = self.metrics.server_seconds(link.0);
             let consumed =
                 self.mux
-                    .upstream_input_timed(up.conn.input().as_slice(), now, |waited| {
-                        histogram.observe(waited.as_secs_f64())
+                    .upstream_input_timed(link, up.conn.input().as_slice(), now, |waited| {
+                        histogram.observe(waited.as_secs_f64());
+                        if let Some(h) = server_histogram {
+                            h.observe(waited.as_secs_f64());
+                        }
                     });
             up.conn.input_mut().consume(consumed);
-            if self.mux.upstream_state() != UpstreamState::Up {
+            if self.mux.link_state(link) != Some(LinkState::Up) {
                 return; // the multiplexer gave up on it
             }
             if fill.eof {
-                self.mux.upstream_lost(UpstreamLoss::Closed, now);
+                self.mux.upstream_lost(link, UpstreamLoss::Closed, now);
                 return;
             }
             if fill.full && consumed > 0 {
@@ -922,14 +1095,21 @@ impl Proxy {
             }
             break;
         }
-        self.flush_upstream(now);
+        self.flush_upstream(link, now);
     }
 
-    fn flush_upstream(&mut self, now: Instant) {
-        let Some(up) = self.upstream.as_mut().filter(|u| u.phase == Phase::Ready) else {
+    fn flush_upstream(&mut self, link: LinkId, now: Instant) {
+        let Some(up) = self
+            .upstreams
+            .get_mut(link.0)
+            .and_then(|u| u.conn.as_mut())
+            .filter(|u| u.phase == Phase::Ready)
+        else {
             return;
         };
-        let out = self.mux.upstream_output();
+        let Some(out) = self.mux.upstream_output(link) else {
+            return;
+        };
         let tls = up.conn.stream().is_tls();
         if out.is_empty() && !tls {
             return;
@@ -941,59 +1121,81 @@ impl Proxy {
         }
         if let Err(e) = written {
             let loss = io_loss(&up.conn, "writing to the server failed", e);
-            self.mux.upstream_lost(loss, now);
+            self.mux.upstream_lost(link, loss, now);
         }
     }
 
-    fn on_disconnect(&mut self, loss: UpstreamLoss, now: Instant) {
-        if let Some(mut old) = self.upstream.take() {
-            let _ = self.selector.deregister(&mut old.conn);
+    fn on_negotiated(&mut self, link: LinkId, dialect: Dialect) {
+        let Some(up) = self.upstreams.get(link.0) else {
+            return;
+        };
+        let server = &up.spec.address;
+        match dialect {
+            Dialect::Classic => info!(
+                "{server} speaks distcache 1.x only (no protocol extension): GET, HAVE, ADD \
+                 and DELETE of ids up to 64 bytes go there; other operations fail at once"
+            ),
+            Dialect::Extended => debug!("{server} speaks the protocol extension"),
+            Dialect::Unknown | Dialect::Backend => {}
         }
-        let next = match self.mux.upstream_state() {
-            UpstreamState::Down { retry_at } => retry_at.saturating_duration_since(now),
+    }
+
+    fn on_disconnect(&mut self, link: LinkId, loss: UpstreamLoss, now: Instant) {
+        let state = self.mux.link_state(link);
+        let pool = self.upstreams.len() > 1;
+        let Some(up) = self.upstreams.get_mut(link.0) else {
+            return;
+        };
+        up.conn = None;
+        let next = match state {
+            Some(LinkState::Down { retry_at }) => retry_at.saturating_duration_since(now),
             _ => Duration::ZERO,
         };
-        let server = &self.config.server;
-        let link = &mut self.logs.link;
-        let was_up = link.up_since.take().is_some();
-        if was_up {
-            link.down_since = Some(now);
+        let server = &up.spec.address;
+        // What requests get meanwhile.
+        let meanwhile = if pool {
+            "its keys go to the next server of the ring until it is back".to_owned()
         } else {
-            link.down_since.get_or_insert(now);
-            link.failed_attempts += 1;
+            "answering DISCONNECTED until it is back".to_owned()
+        };
+        let log = &mut up.log;
+        let was_up = log.up_since.take().is_some();
+        if was_up {
+            log.down_since = Some(now);
+        } else {
+            log.down_since.get_or_insert(now);
+            log.failed_attempts += 1;
         }
         if loss.reason() == LossReason::Tls {
             // Every attempt fails the same way until someone fixes the
             // certificates: once per interval is enough.
             let line = format!(
-                "{loss}; answering DISCONNECTED until TLS with {server} works \
-                 (next attempt in {} ms)",
+                "{loss}; {meanwhile} (TLS with {server} must work; next attempt in {} ms)",
                 next.as_millis()
             );
-            if !self.logs.tls.warn(now, || line.clone()) {
+            if !up.tls_log.warn(now, || line.clone()) {
                 debug!("{line}");
             }
             return;
         }
         if was_up {
             let line = format!(
-                "lost the connection to {server}: {loss}; answering DISCONNECTED until it is \
-                 back (next attempt in {} ms)",
+                "lost the connection to {server}: {loss}; {meanwhile} (next attempt in {} ms)",
                 next.as_millis()
             );
-            if !self.logs.lost.warn(now, || line.clone()) {
+            if !up.lost_log.warn(now, || line.clone()) {
                 debug!("{line}");
             }
             return;
         }
-        if link.failed_attempts == 1 {
+        if log.failed_attempts == 1 {
             warn!(
-                "{loss}; answering DISCONNECTED until {server} can be reached (retrying \
-                 from 1 ms apart, backing off to every {} ms)",
+                "{loss}; {meanwhile} (retrying {server} from 1 ms apart, backing off to \
+                 every {} ms)",
                 self.mux.config().retry.as_millis()
             );
         } else {
-            debug!("{loss} (attempt {})", link.failed_attempts);
+            debug!("{loss} (attempt {})", log.failed_attempts);
         }
     }
 
@@ -1050,7 +1252,9 @@ impl Proxy {
             }
         }
         self.locals.clear();
-        self.upstream = None;
+        for up in &mut self.upstreams {
+            up.conn = None;
+        }
     }
 }
 
@@ -1121,5 +1325,23 @@ fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
+    }
+}
+
+/// A server's name on the ring: `host:port`, as libmemcached names its
+/// servers (so a pool places keys as a ketama memcache client would), or a
+/// unix socket's path.
+pub fn ring_name(address: &Address) -> String {
+    match address {
+        Address::Ip {
+            host: Some(host),
+            port,
+        } if host.contains(':') => format!("[{host}]:{port}"),
+        Address::Ip {
+            host: Some(host),
+            port,
+        } => format!("{host}:{port}"),
+        Address::Ip { host: None, port } => format!("localhost:{port}"),
+        Address::Unix(path) => path.display().to_string(),
     }
 }

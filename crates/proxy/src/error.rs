@@ -46,6 +46,23 @@ pub enum UpstreamLoss {
         /// The operation of the answer.
         found: Operation,
     },
+    /// A 1.x answer that does not fit its request (an empty payload, a
+    /// status the operation cannot have).
+    #[error(
+        "the server answered request_uid {uid} ({operation}) with {len} bytes that fit no answer"
+    )]
+    BadAnswer {
+        /// The upstream request_uid.
+        uid: u32,
+        /// The operation forwarded under that uid.
+        operation: &'static str,
+        /// The answer's payload length.
+        len: usize,
+    },
+    /// The extension went wrong: a broken answer to the probe, or an
+    /// extended answer that does not fit its request.
+    #[error("protocol extension: {0}")]
+    Extension(String),
     /// The oldest request in flight went unanswered for the upstream timeout.
     #[error("no answer from the server for {0:?} (-timeout)")]
     Stalled(Duration),
@@ -63,6 +80,7 @@ impl UpstreamLoss {
             UpstreamLoss::Protocol(_) => LossReason::Protocol,
             UpstreamLoss::UnknownUid(_) => LossReason::UnknownUid,
             UpstreamLoss::WrongOperation { .. } => LossReason::WrongOperation,
+            UpstreamLoss::BadAnswer { .. } | UpstreamLoss::Extension(_) => LossReason::Protocol,
             UpstreamLoss::Stalled(_) => LossReason::Stalled,
         }
     }
@@ -129,6 +147,15 @@ pub enum ClientClose {
     /// stream cannot be resynchronised, so the connection goes.
     #[error("protocol error: {0}")]
     Protocol(DecodeError),
+    /// A RESP or memcache client sent what its protocol cannot go on from
+    /// (the codec's own error answer was sent first).
+    #[error("{protocol} protocol error: {message}")]
+    Codec {
+        /// The protocol spoken.
+        protocol: dc_ops::Protocol,
+        /// What was wrong.
+        message: String,
+    },
     /// The client let its unread answers pile up past the output cap.
     #[error("it does not read its answers ({pending} bytes waiting, cap {cap})")]
     NotReading {
@@ -148,4 +175,10 @@ pub enum ClientClose {
 pub struct AtCapacity {
     /// The limit.
     pub max: usize,
+}
+
+impl From<DecodeError> for ClientClose {
+    fn from(e: DecodeError) -> ClientClose {
+        ClientClose::Protocol(e)
+    }
 }

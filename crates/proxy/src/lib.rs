@@ -30,6 +30,8 @@
 pub mod backoff;
 pub mod driver;
 pub mod error;
+pub mod front;
+pub mod link;
 pub mod metrics;
 pub mod mux;
 pub mod resolver;
@@ -39,6 +41,8 @@ pub mod tls;
 
 pub use driver::{Proxy, ProxyConfig, ProxyError, Shutdown, DEFAULT_SPIN};
 pub use error::{AtCapacity, ClientClose, LossReason, UpstreamLoss};
-pub use mux::{ClientId, ClientInput, Event, Mux, MuxConfig, UpstreamState};
+pub use front::FrontKind;
+pub use link::{Dialect, LinkId, LinkKind, LinkState, LinkStats};
+pub use mux::{ClientId, ClientInput, Event, Mux, MuxConfig, PoolError, ServerSpec, UpstreamState};
 pub use stats::{Outcome, Stats};
 pub use tls::{UpstreamTls, UpstreamTlsError};

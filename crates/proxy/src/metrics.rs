@@ -8,12 +8,11 @@
 
 use std::sync::Arc;
 
+use crate::error::LossReason;
+use crate::link::LinkStats;
+use crate::stats::{Outcome, Stats};
 use dc_metrics::{counter, exponential_buckets, Count, Family, Gauge, Histogram, Labels, Registry};
 use dc_protocol::Operation;
-use nal::Address;
-
-use crate::error::LossReason;
-use crate::stats::{Outcome, Stats};
 
 /// Metrics of one proxy.
 pub struct ProxyMetrics {
@@ -40,6 +39,22 @@ pub struct ProxyMetrics {
     pub(crate) accept_errors: Count,
     pub(crate) request_seconds: Histogram,
     pub(crate) upstream_seconds: Histogram,
+    /// One per server of the pool, in the server list's order.
+    servers: Vec<ServerMetrics>,
+}
+
+/// The metrics of one server of the pool, under its `server` label.
+struct ServerMetrics {
+    up: Gauge,
+    requests: Count,
+    failures: Count,
+    reconnects: Count,
+    seconds: Histogram,
+    published: LinkStats,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_005, 2.0, 18))
 }
 
 impl std::fmt::Debug for ProxyMetrics {
@@ -78,9 +93,10 @@ fn as_gauge(n: usize) -> i64 {
 }
 
 impl ProxyMetrics {
-    /// Registers every metric, for a proxy to `server` taking up to
-    /// `max_clients` local connections.
-    pub fn new(server: &Address, max_clients: usize) -> ProxyMetrics {
+    /// Registers every metric, for a proxy to `servers` (their addresses,
+    /// in the server list's order) taking up to `max_clients` local
+    /// connections.
+    pub fn new(servers: &[String], max_clients: usize) -> ProxyMetrics {
         let mut registry = Registry::with_prefix("distcache_client");
         // The server as a label of its own series (always 1), the usual
         // way to name what a process talks to: a dashboard joins it onto
@@ -88,12 +104,61 @@ impl ProxyMetrics {
         let upstream = Family::<Labels, Gauge>::default();
         registry.register(
             "upstream_info",
-            "The cache server this proxy forwards to (-server), as the label server; always 1",
+            "Each cache server this proxy forwards to (-server), as the label server; always 1",
             upstream.clone(),
         );
-        upstream
-            .get_or_create(&vec![("server", server.to_string())])
-            .set(1);
+        for server in servers {
+            upstream
+                .get_or_create(&vec![("server", server.clone())])
+                .set(1);
+        }
+        let server_up = Family::<Labels, Gauge>::default();
+        registry.register(
+            "server_up",
+            "1 while requests can be sent to this server of the pool, else 0",
+            server_up.clone(),
+        );
+        let server_requests = Family::<Labels, Count>::default();
+        registry.register(
+            "server_requests",
+            "Operations sent to this server of the pool",
+            server_requests.clone(),
+        );
+        let server_failures = Family::<Labels, Count>::default();
+        registry.register(
+            "server_failures",
+            "Operations that failed on this server (lost with its connection, unanswered \
+             within -timeout, or not expressible in its dialect); each went on to the next \
+             replica or failed",
+            server_failures.clone(),
+        );
+        let server_reconnects = Family::<Labels, Count>::default();
+        registry.register(
+            "server_reconnects",
+            "Connections to this server established after the first",
+            server_reconnects.clone(),
+        );
+        let server_seconds =
+            Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        registry.register(
+            "server_request_duration_seconds",
+            "Time from an operation being queued for this server to its answer read back",
+            server_seconds.clone(),
+        );
+        let servers = servers
+            .iter()
+            .map(|server| {
+                let labels: Labels = vec![("server", server.clone())];
+                ServerMetrics {
+                    up: server_up.get_or_create(&labels).clone(),
+                    requests: server_requests.get_or_create(&labels).clone(),
+                    failures: server_failures.get_or_create(&labels).clone(),
+                    reconnects: server_reconnects.get_or_create(&labels).clone(),
+                    seconds: server_seconds.get_or_create(&labels).clone(),
+                    published: LinkStats::default(),
+                }
+            })
+            .collect();
         gauge(
             &mut registry,
             "connections_limit",
@@ -120,7 +185,7 @@ impl ProxyMetrics {
         let upstream_up = gauge(
             &mut registry,
             "upstream_up",
-            "1 while the connection to the server is usable, else 0",
+            "1 while some server of the pool is usable, else 0",
         );
         let connect_attempts = count(
             &mut registry,
@@ -225,7 +290,13 @@ impl ProxyMetrics {
             accept_errors,
             request_seconds,
             upstream_seconds,
+            servers,
         }
+    }
+
+    /// Server `index`'s latency histogram.
+    pub(crate) fn server_seconds(&self, index: usize) -> Option<&Histogram> {
+        self.servers.get(index).map(|s| &s.seconds)
     }
 
     /// The registry, for the HTTP exporter.
@@ -233,8 +304,22 @@ impl ProxyMetrics {
         Arc::clone(&self.registry)
     }
 
-    /// Publishes what changed since the last call.
-    pub fn publish(&mut self, stats: &Stats, gauges: Gauges) {
+    /// Publishes what changed since the last call; `links` has each
+    /// server's counters and whether it is usable, in the server list's
+    /// order.
+    pub fn publish(&mut self, stats: &Stats, gauges: Gauges, links: &[(LinkStats, bool)]) {
+        for (server, &(now, up)) in self.servers.iter_mut().zip(links) {
+            let old = server.published;
+            add(&server.requests, now.requests, old.requests);
+            add(&server.failures, now.failures, old.failures);
+            add(
+                &server.reconnects,
+                now.connects.saturating_sub(1),
+                old.connects.saturating_sub(1),
+            );
+            server.up.set(i64::from(up));
+            server.published = now;
+        }
         let old = &self.published;
         for (op, row) in stats.outcomes.iter().enumerate() {
             for (i, &n) in row.iter().enumerate() {
@@ -295,8 +380,8 @@ mod tests {
 
     #[test]
     fn publishes_deltas_under_stable_names() {
-        let server = Address::parse("IP:cachehost:9001").unwrap();
-        let mut m = ProxyMetrics::new(&server, 77);
+        let servers = ["IP:cachehost:9001".to_owned(), "IP:other:9001".to_owned()];
+        let mut m = ProxyMetrics::new(&servers, 77);
         let mut stats = Stats::default();
         stats.count(Operation::Get, Outcome::Hit);
         stats.count(Operation::Get, Outcome::Miss);
@@ -315,8 +400,16 @@ mod tests {
             upstream_up: true,
             in_flight: 1,
         };
-        m.publish(&stats, gauges);
-        m.publish(&stats, gauges); // nothing new: nothing added twice
+        let a = LinkStats {
+            requests: 7,
+            failures: 2,
+            connects: 3,
+            ..LinkStats::default()
+        };
+        let links = [(a, true), (LinkStats::default(), false)];
+        m.publish(&stats, gauges, &links);
+        m.publish(&stats, gauges, &links); // nothing new: nothing added twice
+        m.server_seconds(1).unwrap().observe(0.002);
         m.request_seconds.observe(0.001);
         let text = dc_metrics::render(&m.registry());
         for line in [
@@ -341,12 +434,18 @@ mod tests {
             "distcache_client_request_duration_seconds_count 1",
             r#"distcache_client_upstream_info{server="IP:cachehost:9001"} 1"#,
             "distcache_client_connections_limit 77",
+            r#"distcache_client_server_up{server="IP:cachehost:9001"} 1"#,
+            r#"distcache_client_server_up{server="IP:other:9001"} 0"#,
+            r#"distcache_client_server_requests_total{server="IP:cachehost:9001"} 7"#,
+            r#"distcache_client_server_failures_total{server="IP:cachehost:9001"} 2"#,
+            r#"distcache_client_server_reconnects_total{server="IP:cachehost:9001"} 2"#,
+            r#"distcache_client_server_request_duration_seconds_count{server="IP:other:9001"} 1"#,
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
         }
         let mut down = gauges;
         down.upstream_up = false;
-        m.publish(&stats, down);
+        m.publish(&stats, down, &links);
         let text = dc_metrics::render(&m.registry());
         assert!(text.lines().any(|l| l == "distcache_client_upstream_up 0"));
     }

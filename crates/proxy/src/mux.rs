@@ -1,67 +1,82 @@
-//! The multiplexer, sans-IO: which local client asked what, which upstream
-//! request_uid answers whom, and what to answer when the cache server is
-//! not there.
+//! The multiplexer, sans-IO: which local client asked what, which server
+//! of the pool each operation goes to, which answer belongs to whom, and
+//! what to answer when no server can.
 //!
 //! ```text
-//!  local clients                 Mux                          cache server
-//!  ------------                  ---                          ------------
-//!  A: GET uid 0xabcdef02 --> slot A#0 --> uid 1 ----------->  GET uid 1
-//!  B: HAVE uid 0x55      --> slot B#0 --> uid 2 ----------->  HAVE uid 2
-//!  B  <-- HAVE uid 0x55   <-- slot B#0 <-- uid 2 <-----------  answer uid 2
-//!  A  <-- GET uid 0xabcdef02 <-- A#0  <-- uid 1 <-----------  answer uid 1
+//!  local clients            Mux                                  pool
+//!  -------------            ---                                  ----
+//!  A (1.x): GET 0xab  --> slot A#0 --> op: Get k1 --ring--> link 0 (dc_server, extended)
+//!  B (RESP): DEL k2 k3 -> slot B#0 --> op: Delete k2 -----> link 1 (dc_server, 1.x)
+//!                                  └-> op: Delete k3 -----> link 0
+//!  B  <-- :2  <-- slot B#0 <-- both replies composed by B's front door
 //! ```
 //!
 //! It owns no socket and reads no clock. The driver feeds it what each
-//! client sent ([`Mux::client_input`]), what the server sent
-//! ([`Mux::upstream_input`]), how the upstream connection is doing
+//! client sent ([`Mux::client_input`]), what each server sent
+//! ([`Mux::upstream_input`]) or a backend thread replied
+//! ([`Mux::backend_reply`]), how each link's connection is doing
 //! ([`Mux::upstream_connected`], [`Mux::upstream_lost`]) and the time
 //! ([`Mux::handle_timeout`] at [`Mux::next_timeout`]). It writes the bytes
 //! for each side into buffers the driver drains to the sockets
-//! ([`Mux::client_output`], [`Mux::upstream_output`]), lists the clients
-//! with new answers ([`Mux::take_touched`]) and asks for actions through
-//! [`Event`]s: connect, drop the upstream connection, close a client.
+//! ([`Mux::client_output`], [`Mux::upstream_output`],
+//! [`Mux::backend_queue`]), lists the clients with new answers
+//! ([`Mux::take_touched`]) and asks for actions through [`Event`]s.
 //!
 //! The rules:
 //!
-//! * Only whole requests go upstream, each re-encoded under a fresh uid, so
-//!   a client that stops half-way through a frame holds up nobody.
-//! * Requests are validated first. A refused ADD is answered here with the
-//!   status the server would give; an ADD too short for its header (which
-//!   would make the server drop the shared connection) is answered with
-//!   DISCONNECTED (`0x02`) and not forwarded.
-//! * Each client gets its answers in its own request order, under its own
-//!   uids, however the server orders them.
-//! * While there is no usable upstream connection every request is answered
-//!   at once with DISCONNECTED; when the connection is lost, so is every
-//!   request in flight. A client that leaves with requests in flight is
-//!   forgotten; the late answers are dropped.
+//! * Each client speaks its front door's protocol ([`FrontKind`]); each
+//!   whole request becomes one or more operations. A request that needs no
+//!   server (PING, a refused ADD, a syntax error) is answered here.
+//! * Each operation goes to the servers that own its key on the ring
+//!   ([`crate::ring`]), skipping links that are down. With
+//!   [`MuxConfig::replicas`] R, a write (store, delete, touch, counter) goes
+//!   to the R first live owners and is answered with the first reply that
+//!   is not a failure; a read (get, exists, ttl) asks them in turn, moving
+//!   on after a miss or a failure, and is answered with the first hit, else
+//!   a miss if any answered, else a failure.
+//! * Every request is answered by its deadline, the upstream timeout after
+//!   it arrived, whatever the servers do: with what is known by then.
+//! * Each client gets its answers in its own request order.
+//! * While no server can take an operation it fails at once: the client
+//!   gets its protocol's failure answer (DISCONNECTED, `-ERR`,
+//!   `SERVER_ERROR`, a binary error status).
 //! * A server that answers an unknown uid or the wrong operation, sends
-//!   garbage, or leaves a request unanswered for the upstream timeout is
-//!   dropped. Connect attempts are at least `retry` apart.
+//!   garbage, or leaves an operation unanswered for its share of the
+//!   upstream timeout (the timeout over [`MuxConfig::replicas`], so a read
+//!   can still try the next replica in time) is dropped, and its operations
+//!   go to the next replica. Reconnects back off ([`crate::backoff`]).
 //! * Buffers are capped: a client that pipelines faster than it reads is
 //!   no longer read, and one whose unread answers pass the output cap is cut
 //!   off.
 
 mod answers;
-mod flight;
 #[cfg(test)]
 mod model_tests;
+#[cfg(test)]
+mod pool_tests;
+pub(crate) mod requests;
 #[cfg(test)]
 mod tests;
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use dc_protocol::{
-    encoded_len, CommandHeader, Decoder, Kind, Operation, Request, RequestError, Status,
-};
+use dc_ops::{OpBuf, OpKind, Reply, ReplyBuf, ServerInfo};
+use dc_protocol::RequestError;
 use nal::Buffer;
 
 use crate::backoff::Backoff;
 use crate::error::{AtCapacity, ClientClose, UpstreamLoss};
+use crate::front::{Front, FrontKind, FrontStep};
+use crate::link::{flight::InFlight, Link, Read, SendError};
+pub use crate::link::{Dialect, LinkId, LinkKind, LinkState, LinkStats, UPSTREAM_OUTPUT_CAP};
+use crate::ring::{Ring, RingError, Server};
 pub use crate::stats::{Outcome, Stats};
 use answers::Answers;
-use flight::Flight;
+use requests::{Compose, OpRef, RequestRef, Requests};
+
+/// The state of a link, under its older name.
+pub type UpstreamState = LinkState;
 
 /// Default longest pause between connect attempts (`-retry`), the
 /// original's fixed pause.
@@ -73,6 +88,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Default limit on local connections (`-max-clients`), the original's
 /// fixed limit.
 pub const DEFAULT_MAX_CLIENTS: usize = 1024;
+/// Most servers in a pool: a request's replicas tried are kept as bits.
+pub const MAX_SERVERS: usize = 64;
 
 /// Requests one client may have waiting for answers. Beyond it, its further
 /// requests are left unread until answers go out.
@@ -82,15 +99,11 @@ pub const CLIENT_OUTPUT_HIGH_WATER: usize = 64 * 1024;
 /// Unread answers beyond which a client is cut off. A TLS server waits for
 /// each answer before its next request and never comes near this.
 pub const CLIENT_OUTPUT_CAP: usize = 256 * 1024;
-/// Bytes of requests waiting to be written to the server. A request that
-/// does not fit is answered with DISCONNECTED: the server is not keeping
-/// up, and waiting would only stall the client.
-pub const UPSTREAM_OUTPUT_CAP: usize = 4 << 20;
 /// How long requests wait for a connect in progress. If the connect takes
-/// longer they are answered with DISCONNECTED and later ones get it at once,
-/// so a server behind a black hole costs callers at most this. On a LAN a
-/// connect takes well under a millisecond, so requests that arrive just as
-/// `dc_client` starts or reconnects are served rather than refused.
+/// longer they go to the next replica (or fail) and later ones skip the
+/// link, so a server behind a black hole costs callers at most this. On a
+/// LAN a connect takes well under a millisecond, so requests that arrive
+/// just as `dc_client` starts or reconnects are served rather than refused.
 pub const CONNECT_QUEUE_WAIT: Duration = Duration::from_millis(50);
 
 /// The multiplexer's settings.
@@ -99,16 +112,23 @@ pub struct MuxConfig {
     /// Longest pause between connect attempts, which back off to it
     /// ([`crate::backoff`]).
     pub retry: Duration,
-    /// Upstream timeout: the longest a request may wait for the server's
-    /// answer, and a connect for completion. `None`: no limit.
+    /// Upstream timeout: the longest a request may wait for its answer, a
+    /// server for its oldest answer, and a connect for completion. `None`:
+    /// no limit.
     pub timeout: Option<Duration>,
     /// Close clients that have no request in progress and no traffic for
     /// this long. `None`: never.
     pub idle: Option<Duration>,
     /// Most local clients at once.
     pub max_clients: usize,
-    /// The first upstream request_uid (the original starts at 1).
+    /// The first upstream request_uid on each link (the original starts at
+    /// 1).
     pub first_uid: u32,
+    /// Servers that hold each key (`-replicas`), at least 1.
+    pub replicas: usize,
+    /// Offer the protocol extension to each dc_server on connect (without
+    /// it only 1.x operations can be carried).
+    pub extension: bool,
 }
 
 impl Default for MuxConfig {
@@ -119,8 +139,49 @@ impl Default for MuxConfig {
             idle: None,
             max_clients: DEFAULT_MAX_CLIENTS,
             first_uid: 1,
+            replicas: 1,
+            extension: true,
         }
     }
+}
+
+/// One server of the pool, as the multiplexer knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSpec {
+    /// Its name on the ring (`host:port`, as libmemcached names servers)
+    /// and in logs and metrics.
+    pub name: String,
+    /// What it is.
+    pub kind: LinkKind,
+}
+
+impl ServerSpec {
+    /// A dc_server (or 1.x server) reached over a socket.
+    pub fn server(name: impl Into<String>) -> ServerSpec {
+        ServerSpec {
+            name: name.into(),
+            kind: LinkKind::Server,
+        }
+    }
+
+    /// A backend reached through a thread (Redis).
+    pub fn backend(name: impl Into<String>) -> ServerSpec {
+        ServerSpec {
+            name: name.into(),
+            kind: LinkKind::Backend,
+        }
+    }
+}
+
+/// Why a multiplexer cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PoolError {
+    /// The ring refused the server list (none, or a name twice).
+    #[error(transparent)]
+    Ring(#[from] RingError),
+    /// More servers than [`MAX_SERVERS`].
+    #[error("{0} servers given; a pool holds at most {MAX_SERVERS}")]
+    TooMany(usize),
 }
 
 /// A local client, as the multiplexer knows it. Ids are never reused, so an
@@ -141,43 +202,29 @@ impl ClientId {
 /// Something the driver must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// Start connecting to the server, then report the outcome with
+    /// Start connecting to this server, then report the outcome with
     /// [`Mux::upstream_connected`] or [`Mux::upstream_lost`].
-    Connect,
-    /// Close the upstream connection (or abandon the connect): it is gone
-    /// or no longer trusted. Every request it carried has been answered
-    /// with DISCONNECTED.
-    Disconnect(UpstreamLoss),
+    Connect(LinkId),
+    /// Close this server's connection (or abandon the connect): it is gone
+    /// or no longer trusted. Every operation it carried has gone to the
+    /// next replica or failed.
+    Disconnect(LinkId, UpstreamLoss),
+    /// The server answered the probe: it speaks this dialect (for the log:
+    /// a 1.x server cannot carry the extended operations).
+    Negotiated(LinkId, Dialect),
     /// Close this client's connection; the multiplexer has forgotten it.
     CloseClient(ClientId, ClientClose),
     /// A client sent a request the server would have dropped the connection
     /// for; it was answered with DISCONNECTED and not forwarded. For the
-    /// log only: the client may be closed by the time this is polled (for a
-    /// protocol error further on in the same input).
+    /// log only.
     Malformed(ClientId, RequestError),
-    /// Requests were answered with DISCONNECTED because the queue to the
-    /// server was full ([`UPSTREAM_OUTPUT_CAP`]): the server is not keeping
-    /// up. Reported once per batch of client input, for the log.
-    UpstreamFull,
-}
-
-/// Where the upstream connection stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpstreamState {
-    /// No connection; the next attempt is due at the given time.
-    Down {
-        /// When the next connect attempt is due.
-        retry_at: Instant,
-    },
-    /// A connect is in progress.
-    Connecting {
-        /// When it started.
-        since: Instant,
-        /// Requests are still queued for it (for [`CONNECT_QUEUE_WAIT`]).
-        queueing: bool,
-    },
-    /// Connected: requests are forwarded.
-    Up,
+    /// Operations failed on this server because the queue to it was full
+    /// ([`UPSTREAM_OUTPUT_CAP`]): it is not keeping up. Reported once per
+    /// batch of client input, for the log.
+    UpstreamFull(LinkId),
+    /// An operation a 1.x server cannot carry was sent its way and failed
+    /// there (for the log).
+    Unsupported(LinkId, OpKind),
 }
 
 /// What one [`Mux::client_input`] call did.
@@ -195,7 +242,7 @@ pub struct ClientInput {
 #[derive(Debug)]
 struct Client {
     handle: usize,
-    decoder: Decoder,
+    front: Front,
     answers: Answers,
     last_active: Instant,
     /// Listed in `touched` already.
@@ -203,16 +250,9 @@ struct Client {
     /// The last [`Mux::client_input`] stopped reading it (for counting
     /// each throttling once).
     blocked: bool,
-}
-
-/// The upstream connection's state.
-#[derive(Debug)]
-struct Upstream {
-    state: UpstreamState,
-    decoder: Decoder,
-    out: Buffer,
-    flight: Flight,
-    backoff: Backoff,
+    /// It asked to close (QUIT): nothing more is read; it is closed once
+    /// its answers are written.
+    quit: bool,
 }
 
 /// The multiplexer; see the module documentation.
@@ -221,33 +261,76 @@ pub struct Mux {
     config: MuxConfig,
     clients: HashMap<u64, Client>,
     next_serial: u64,
-    upstream: Upstream,
+    links: Vec<Link>,
+    ring: Ring,
+    requests: Requests,
     events: VecDeque<Event>,
     touched: Vec<ClientId>,
     next_idle_scan: Option<Instant>,
     stats: Stats,
+    info: ServerInfo,
+    /// Reused for each answer composed.
+    scratch: Vec<u8>,
 }
 
 impl Mux {
-    /// A multiplexer with no clients and no upstream connection; the first
-    /// [`handle_timeout`](Self::handle_timeout) asks for a connect.
+    /// A multiplexer for one dc_server, with no clients and no connection
+    /// yet; the first [`handle_timeout`](Self::handle_timeout) asks for a
+    /// connect.
     pub fn new(config: MuxConfig, now: Instant) -> Mux {
-        Mux {
-            config,
+        match Mux::with_pool(config, &[ServerSpec::server("server")], now) {
+            Ok(mux) => mux,
+            // One server of one name always makes a ring.
+            Err(e) => unreachable!("a pool of one: {e}"),
+        }
+    }
+
+    /// A multiplexer for a pool of servers, in the order given (a server's
+    /// [`LinkId`] is its place in `servers`).
+    pub fn with_pool(
+        config: MuxConfig,
+        servers: &[ServerSpec],
+        now: Instant,
+    ) -> Result<Mux, PoolError> {
+        if servers.len() > MAX_SERVERS {
+            return Err(PoolError::TooMany(servers.len()));
+        }
+        let names: Vec<Server> = servers.iter().map(|s| Server::new(&s.name)).collect();
+        let ring = Ring::new(&names)?;
+        let links = servers
+            .iter()
+            .map(|s| {
+                Link::new(
+                    s.name.clone(),
+                    s.kind,
+                    config.extension,
+                    config.first_uid,
+                    Backoff::new(config.retry, now),
+                    now,
+                )
+            })
+            .collect();
+        Ok(Mux {
+            config: MuxConfig {
+                replicas: config.replicas.max(1),
+                ..config
+            },
             clients: HashMap::new(),
             next_serial: 0,
-            upstream: Upstream {
-                state: UpstreamState::Down { retry_at: now },
-                decoder: Decoder::new(Kind::Response),
-                out: Buffer::new(UPSTREAM_OUTPUT_CAP),
-                flight: Flight::new(config.first_uid),
-                backoff: Backoff::new(config.retry, now),
-            },
+            links,
+            ring,
+            requests: Requests::default(),
             events: VecDeque::new(),
             touched: Vec::new(),
             next_idle_scan: None,
             stats: Stats::default(),
-        }
+            info: ServerInfo {
+                pid: std::process::id(),
+                threads: 1,
+                ..ServerInfo::default()
+            },
+            scratch: Vec::new(),
+        })
     }
 
     /// The settings.
@@ -260,14 +343,50 @@ impl Mux {
         &self.stats
     }
 
-    /// Where the upstream connection stands.
-    pub fn upstream_state(&self) -> UpstreamState {
-        self.upstream.state
+    /// Servers in the pool.
+    pub fn links(&self) -> usize {
+        self.links.len()
     }
 
-    /// Requests waiting for the server's answer.
+    /// Where a server's connection stands.
+    pub fn link_state(&self, link: LinkId) -> Option<LinkState> {
+        self.links.get(link.0).map(|l| l.state)
+    }
+
+    /// The dialect a server speaks.
+    pub fn link_dialect(&self, link: LinkId) -> Option<Dialect> {
+        self.links.get(link.0).map(Link::dialect)
+    }
+
+    /// A server's counters.
+    pub fn link_stats(&self, link: LinkId) -> Option<LinkStats> {
+        self.links.get(link.0).map(|l| l.stats)
+    }
+
+    /// A server's name.
+    pub fn link_name(&self, link: LinkId) -> Option<&str> {
+        self.links.get(link.0).map(|l| l.name.as_str())
+    }
+
+    /// Whether requests can be routed to the server now.
+    pub fn link_usable(&self, link: LinkId) -> bool {
+        self.links.get(link.0).is_some_and(Link::usable)
+    }
+
+    /// Where the first server's connection stands (the one server of a
+    /// pool of one).
+    pub fn upstream_state(&self) -> UpstreamState {
+        self.links[0].state
+    }
+
+    /// Operations waiting for a server's answer, over the pool.
     pub fn in_flight(&self) -> usize {
-        self.upstream.flight.len()
+        self.links.iter().map(|l| l.flight.len()).sum()
+    }
+
+    /// Client requests waiting for their answer.
+    pub fn requests_in_progress(&self) -> usize {
+        self.requests.len()
     }
 
     /// Local clients connected.
@@ -275,13 +394,31 @@ impl Mux {
         self.clients.len()
     }
 
+    /// The facts a RESP `INFO` or memcache `stats` reports, as the driver
+    /// knows them (uptime, time, CPU); the counters are the multiplexer's.
+    pub fn set_info(&mut self, info: ServerInfo) {
+        self.info = info;
+    }
+
     // ---- local clients --------------------------------------------------
 
-    /// Registers a new local client. `handle` is the driver's key for its
-    /// connection, given back by [`ClientId::handle`]. At
-    /// [`MuxConfig::max_clients`] it is refused: the driver makes room
-    /// first, if it can, with [`evict_client`](Self::evict_client).
+    /// Registers a new distcache 1.x client; see
+    /// [`add_client_of`](Self::add_client_of).
     pub fn add_client(&mut self, handle: usize, now: Instant) -> Result<ClientId, AtCapacity> {
+        self.add_client_of(handle, &FrontKind::Distcache, now)
+    }
+
+    /// Registers a new local client that came through a front door of
+    /// `kind`. `handle` is the driver's key for its connection, given back
+    /// by [`ClientId::handle`]. At [`MuxConfig::max_clients`] it is
+    /// refused: the driver makes room first, if it can, with
+    /// [`evict_client`](Self::evict_client).
+    pub fn add_client_of(
+        &mut self,
+        handle: usize,
+        kind: &FrontKind,
+        now: Instant,
+    ) -> Result<ClientId, AtCapacity> {
         if self.clients.len() >= self.config.max_clients {
             self.stats.clients_refused += 1;
             return Err(AtCapacity {
@@ -294,11 +431,12 @@ impl Mux {
             serial,
             Client {
                 handle,
-                decoder: Decoder::new(Kind::Request),
+                front: Front::new(kind),
                 answers: Answers::new(CLIENT_OUTPUT_CAP),
                 last_active: now,
                 touched: false,
                 blocked: false,
+                quit: false,
             },
         );
         self.stats.clients += 1;
@@ -351,69 +489,130 @@ impl Mux {
     /// Handles the whole requests at the start of `input`, the bytes the
     /// client sent that are not consumed yet.
     ///
-    /// Forwards them, or answers them at once; a partial request at the end
-    /// stays in the input (whole frames of it are absorbed). On a protocol
-    /// error the client is closed ([`Event::CloseClient`]) and everything is
-    /// reported consumed.
+    /// Forwards their operations, or answers them at once; a partial
+    /// request at the end stays in the input (whole frames of it may be
+    /// absorbed). On a protocol error the client is closed
+    /// ([`Event::CloseClient`]) and everything is reported consumed.
     pub fn client_input(&mut self, id: ClientId, input: &[u8], now: Instant) -> ClientInput {
-        let Some(client) = self
-            .clients
-            .get_mut(&id.serial)
-            .filter(|c| c.handle == id.handle)
-        else {
-            return ClientInput {
-                consumed: input.len(),
-                blocked: false,
-            };
-        };
         let mut result = ClientInput::default();
+        let mut wrote = false;
         let mut close = None;
-        let out_before = client.answers.out().len();
+        let info = self.current_info();
         loop {
+            // Fields, not methods, so that the client's borrow leaves the
+            // counters and the event queue free.
+            let Some(client) = self
+                .clients
+                .get_mut(&id.serial)
+                .filter(|c| c.handle == id.handle)
+            else {
+                return ClientInput {
+                    consumed: input.len(),
+                    blocked: false,
+                };
+            };
+            if client.quit {
+                result.consumed = input.len();
+                break;
+            }
             if client.answers.owed() >= CLIENT_PIPELINE_MAX
                 || client.answers.out().len() >= CLIENT_OUTPUT_HIGH_WATER
             {
                 result.blocked = true;
                 break;
             }
-            let decoded = match client.decoder.decode(&input[result.consumed..]) {
-                Ok(decoded) => decoded,
-                Err(e) => {
-                    close = Some(ClientClose::Protocol(e));
+            let mut out = std::mem::take(&mut self.scratch);
+            out.clear();
+            let step = client.front.read(&input[result.consumed..], info, &mut out);
+            let step = match step {
+                Ok(step) => step,
+                Err(reason) => {
+                    // The codec's own error answer goes out first.
+                    if !out.is_empty() {
+                        let _ = client.answers.answer_now(&out, now);
+                        wrote = true;
+                    }
+                    self.scratch = out;
+                    close = Some(reason);
                     break;
                 }
             };
-            result.consumed += decoded.consumed;
-            let Some(command) = decoded.command else {
-                break;
-            };
-            self.stats.requests += 1;
-            let routed = route(
-                &mut client.answers,
-                &mut self.upstream,
-                &mut self.stats,
-                &mut self.events,
-                id,
-                command.request_uid,
-                command.operation,
-                command.payload,
-                now,
-            );
-            if routed.is_err() {
-                close = Some(not_reading(&client.answers));
+            let mut stop = false;
+            match step {
+                FrontStep::Incomplete { consumed } => {
+                    result.consumed += consumed;
+                    stop = true;
+                }
+                FrontStep::Answered {
+                    consumed,
+                    requests,
+                    quit,
+                    distcache,
+                } => {
+                    result.consumed += consumed;
+                    self.stats.requests += requests as u64;
+                    if !out.is_empty() {
+                        wrote = true;
+                        if client.answers.answer_now(&out, now).is_err() {
+                            close = Some(not_reading(&client.answers));
+                        }
+                    }
+                    client.quit |= quit;
+                    if let Some((operation, refused)) = distcache {
+                        match refused {
+                            None => self.stats.refused += 1,
+                            Some(error) => {
+                                self.stats.malformed += 1;
+                                self.events.push_back(Event::Malformed(id, error));
+                            }
+                        }
+                        self.stats.count(operation, Outcome::Refused);
+                    }
+                    if consumed == 0 && requests == 0 {
+                        stop = true;
+                    }
+                }
+                FrontStep::Forward { consumed, compose } => {
+                    result.consumed += consumed;
+                    self.stats.requests += 1;
+                    let seq = client.answers.open(now);
+                    let deadline = self.config.timeout.map(|t| now + t);
+                    let too_many = compose.ops().len() > requests::MAX_OPS;
+                    let request = self.requests.insert(id, seq, compose, deadline);
+                    self.scratch = out;
+                    if too_many {
+                        // More keys than a request may carry: failed whole,
+                        // never sent.
+                        self.expire_request(request, now);
+                    } else {
+                        self.start_request(request, now);
+                    }
+                    wrote |= self.client(id).is_some_and(|c| !c.answers.out().is_empty());
+                    continue;
+                }
+            }
+            self.scratch = out;
+            if close.is_some() || stop {
                 break;
             }
         }
+        let Some(client) = self
+            .clients
+            .get_mut(&id.serial)
+            .filter(|c| c.handle == id.handle)
+        else {
+            result.consumed = input.len();
+            return result;
+        };
         if result.blocked && !client.blocked {
             self.stats.throttled += 1;
         }
         client.blocked = result.blocked;
-        let wrote = client.answers.out().len() != out_before;
         if let Some(reason) = close {
             result.consumed = input.len();
             self.close_client(id, reason);
         } else if wrote {
-            mark_touched(client, id, &mut self.touched);
+            self.mark_touched(id);
         }
         result
     }
@@ -449,13 +648,19 @@ impl Mux {
     /// be closed.
     pub fn client_settled(&self, id: ClientId) -> bool {
         self.client(id).is_none_or(|c| {
-            c.answers.owed() == 0 && c.answers.out().is_empty() && !c.decoder.in_command()
+            c.answers.owed() == 0 && c.answers.out().is_empty() && !c.front.in_request()
         })
     }
 
-    /// Whether a client has sent some frames of a request but not its last.
+    /// Whether a client asked to close (QUIT): close it once it is
+    /// [settled](Self::client_settled).
+    pub fn client_quit(&self, id: ClientId) -> bool {
+        self.client(id).is_some_and(|c| c.quit)
+    }
+
+    /// Whether a client has sent part of a request but not all of it.
     pub fn client_in_request(&self, id: ClientId) -> bool {
-        self.client(id).is_some_and(|c| c.decoder.in_command())
+        self.client(id).is_some_and(|c| c.front.in_request())
     }
 
     /// Moves the clients that got answers since the last call into `into`
@@ -479,22 +684,29 @@ impl Mux {
     // ---- upstream -------------------------------------------------------
 
     /// The connect asked for by [`Event::Connect`] succeeded: requests are
-    /// forwarded from now on, starting with those queued meanwhile.
-    pub fn upstream_connected(&mut self, now: Instant) {
-        if let UpstreamState::Connecting { .. } = self.upstream.state {
-            self.upstream.state = UpstreamState::Up;
-            self.upstream.backoff.connected(now);
+    /// sent from now on, starting with those queued meanwhile (after the
+    /// extension's probe, when it is offered).
+    pub fn upstream_connected(&mut self, link: LinkId, now: Instant) {
+        let Some(l) = self.links.get_mut(link.0) else {
+            return;
+        };
+        if let LinkState::Connecting { .. } = l.state {
+            l.connected(now);
             self.stats.connects += 1;
         }
     }
 
-    /// The upstream connection failed, closed, or could not be made. Every
-    /// request in flight is answered with DISCONNECTED and
-    /// [`Event::Disconnect`] follows, so the driver has one place to drop
-    /// the connection and log why. Ignored when already down.
-    pub fn upstream_lost(&mut self, loss: UpstreamLoss, now: Instant) {
-        if !matches!(self.upstream.state, UpstreamState::Down { .. }) {
-            self.lose_upstream(loss, now);
+    /// The connection failed, closed, or could not be made. Its operations
+    /// go to the next replica or fail, and [`Event::Disconnect`] follows,
+    /// so the driver has one place to drop the connection and log why.
+    /// Ignored when already down.
+    pub fn upstream_lost(&mut self, link: LinkId, loss: UpstreamLoss, now: Instant) {
+        let down = self
+            .links
+            .get(link.0)
+            .is_none_or(|l| matches!(l.state, LinkState::Down { .. }));
+        if !down {
+            self.lose_link(link, loss, now);
         }
     }
 
@@ -503,80 +715,98 @@ impl Mux {
     /// up. Anything wrong with them drops the connection
     /// ([`Event::Disconnect`]); input that arrives while not connected is
     /// discarded.
-    pub fn upstream_input(&mut self, input: &[u8], now: Instant) -> usize {
-        self.upstream_input_timed(input, now, |_| {})
+    pub fn upstream_input(&mut self, link: LinkId, input: &[u8], now: Instant) -> usize {
+        self.upstream_input_timed(link, input, now, |_| {})
     }
 
     /// [`upstream_input`](Self::upstream_input), handing `observe` the
-    /// wait of each request answered: from being queued for the server to
-    /// its answer read at `now` (the server's and the link's share of a
+    /// wait of each operation answered: from being queued for the server
+    /// to its answer read at `now` (the server's and the link's share of a
     /// client's wait).
     pub fn upstream_input_timed(
         &mut self,
+        link: LinkId,
         input: &[u8],
         now: Instant,
         mut observe: impl FnMut(Duration),
     ) -> usize {
-        if self.upstream.state != UpstreamState::Up {
+        if self
+            .links
+            .get(link.0)
+            .is_none_or(|l| l.state != LinkState::Up)
+        {
             return input.len();
         }
         let mut consumed = 0;
-        let mut loss = None;
         loop {
-            let decoded = match self.upstream.decoder.decode(&input[consumed..]) {
-                Ok(decoded) => decoded,
-                Err(e) => {
-                    loss = Some(UpstreamLoss::Protocol(e));
-                    break;
+            let read = self.links[link.0].read(&input[consumed..]);
+            let (used, read) = match read {
+                Ok(read) => read,
+                Err(loss) => {
+                    self.lose_link(link, loss, now);
+                    return input.len();
                 }
             };
-            consumed += decoded.consumed;
-            let Some(command) = decoded.command else {
-                break;
-            };
-            let uid = command.request_uid;
-            let Some(entry) = self.upstream.flight.take(uid) else {
-                loss = Some(UpstreamLoss::UnknownUid(uid));
-                break;
-            };
-            if entry.operation != command.operation {
-                loss = Some(UpstreamLoss::WrongOperation {
-                    uid,
-                    expected: entry.operation,
-                    found: command.operation,
-                });
-                // It is still owed an answer: DISCONNECTED, with the rest.
-                self.upstream.flight.restore(uid, entry);
+            consumed += used;
+            match read {
+                Read::Nothing => break,
+                Read::Answer(entry, reply) => {
+                    observe(now.saturating_duration_since(entry.sent_at));
+                    self.stats.answered += 1;
+                    self.on_reply(link, entry, Some(reply), now);
+                }
+                Read::Negotiated(dialect) => {
+                    self.events.push_back(Event::Negotiated(link, dialect));
+                    self.send_held(link, now);
+                }
+            }
+            if used == 0 {
                 break;
             }
-            self.stats.answered += 1;
-            observe(now.saturating_duration_since(entry.sent_at));
-            self.stats.count(
-                entry.operation,
-                Outcome::of_answer(entry.operation, command.payload),
-            );
-            deliver(
-                &mut self.clients,
-                &mut self.touched,
-                &mut self.events,
-                &mut self.stats,
-                entry.client,
-                entry.seq,
-                command.payload,
-            );
-        }
-        if let Some(loss) = loss {
-            self.lose_upstream(loss, now);
-            return input.len();
         }
         consumed
     }
 
-    /// The requests waiting to be written to the server: write from the
+    /// The requests waiting to be written to a server: write from the
     /// front and consume what was written. Only written while
-    /// [`UpstreamState::Up`].
-    pub fn upstream_output(&mut self) -> &mut Buffer {
-        &mut self.upstream.out
+    /// [`LinkState::Up`].
+    pub fn upstream_output(&mut self, link: LinkId) -> Option<&mut Buffer> {
+        self.links.get_mut(link.0).map(|l| &mut l.out)
+    }
+
+    /// The operations waiting for a backend thread, with their tags: the
+    /// driver takes them all and hands them over.
+    pub fn backend_queue(&mut self, link: LinkId) -> Option<&mut Vec<(u32, OpBuf)>> {
+        self.links.get_mut(link.0).map(|l| &mut l.backend_out)
+    }
+
+    /// A backend thread's reply to the operation tagged `tag`: `None` when
+    /// the backend failed it (down, timed out, refused).
+    pub fn backend_reply(
+        &mut self,
+        link: LinkId,
+        tag: u32,
+        reply: Option<ReplyBuf>,
+        now: Instant,
+        observe: impl FnOnce(Duration),
+    ) {
+        let Some(l) = self.links.get_mut(link.0) else {
+            return;
+        };
+        let Some(entry) = l.backend_reply(tag) else {
+            return; // given up already
+        };
+        observe(now.saturating_duration_since(entry.sent_at));
+        match reply {
+            Some(reply) => {
+                self.stats.answered += 1;
+                self.on_reply(link, entry, Some(reply), now);
+            }
+            None => {
+                l.stats.failures += 1;
+                self.on_reply(link, entry, None, now);
+            }
+        }
     }
 
     // ---- time and events ------------------------------------------------
@@ -594,65 +824,118 @@ impl Mux {
     /// When [`handle_timeout`](Self::handle_timeout) next has something to
     /// do (`None`: not until something else happens).
     pub fn next_timeout(&self) -> Option<Instant> {
-        let upstream = match self.upstream.state {
-            UpstreamState::Down { retry_at } => Some(retry_at),
-            UpstreamState::Connecting { since, queueing } => {
-                let queue = (queueing && !self.upstream.flight.is_empty())
-                    .then(|| since + CONNECT_QUEUE_WAIT);
+        let mut next = earliest(self.next_idle_scan, self.requests.next_deadline());
+        for link in &self.links {
+            next = earliest(next, self.link_timeout(link));
+        }
+        next
+    }
+
+    fn link_timeout(&self, link: &Link) -> Option<Instant> {
+        match link.state {
+            LinkState::Down { retry_at } => Some(retry_at),
+            LinkState::Connecting { since, queueing } => {
+                let queue =
+                    (queueing && !link.flight.is_empty()).then(|| since + CONNECT_QUEUE_WAIT);
                 let connect = self.config.timeout.map(|t| since + t);
                 earliest(queue, connect)
             }
-            UpstreamState::Up => match (self.config.timeout, self.upstream.flight.oldest()) {
+            LinkState::Up => match (self.stall_after(), link.flight.oldest()) {
                 (Some(t), Some(oldest)) => Some(oldest + t),
                 _ => None,
             },
-        };
-        earliest(upstream, self.next_idle_scan)
+        }
     }
 
-    /// Does what is due at `now`: a connect attempt, giving up on a slow
-    /// connect or a stalled server, closing idle clients.
+    /// Does what is due at `now`: connect attempts, giving up on a slow
+    /// connect or a stalled server, answering requests at their deadline,
+    /// closing idle clients.
     pub fn handle_timeout(&mut self, now: Instant) {
-        match self.upstream.state {
-            UpstreamState::Down { retry_at } if now >= retry_at => {
-                self.upstream.state = UpstreamState::Connecting {
-                    since: now,
-                    queueing: true,
-                };
-                self.upstream.backoff.attempt(now);
-                self.upstream.decoder.reset();
-                self.stats.connect_attempts += 1;
-                self.events.push_back(Event::Connect);
-            }
-            UpstreamState::Down { .. } => {}
-            UpstreamState::Connecting { since, queueing } => {
-                if let Some(timeout) = self.config.timeout.filter(|&t| now >= since + t) {
-                    self.lose_upstream(UpstreamLoss::ConnectTimeout(timeout), now);
-                } else if queueing && now >= since + CONNECT_QUEUE_WAIT {
-                    self.upstream.state = UpstreamState::Connecting {
-                        since,
-                        queueing: false,
-                    };
-                    self.upstream.out.clear();
-                    self.answer_in_flight_disconnected();
-                }
-            }
-            UpstreamState::Up => {
-                if let (Some(timeout), Some(oldest)) =
-                    (self.config.timeout, self.upstream.flight.oldest())
-                {
-                    if now >= oldest + timeout {
-                        self.lose_upstream(UpstreamLoss::Stalled(timeout), now);
-                    }
-                }
-            }
+        for index in 0..self.links.len() {
+            self.link_due(LinkId(index), now);
+        }
+        for request in self.requests.due(now) {
+            self.expire_request(request, now);
         }
         if self.next_idle_scan.is_some_and(|t| now >= t) {
             self.close_idle_clients(now);
         }
     }
 
+    /// How long a server may leave its oldest operation unanswered before
+    /// it is dropped as stalled: the upstream timeout shared among the
+    /// replicas a read may have to try in turn, so that a read whose first
+    /// replica stalls is still answered by the next within the timeout.
+    fn stall_after(&self) -> Option<Duration> {
+        let replicas = u32::try_from(self.config.replicas).unwrap_or(u32::MAX);
+        self.config.timeout.map(|t| t / replicas.max(1))
+    }
+
+    fn link_due(&mut self, id: LinkId, now: Instant) {
+        let timeout = self.config.timeout;
+        let stall = self.stall_after();
+        let link = &mut self.links[id.0];
+        match link.state {
+            LinkState::Down { retry_at } if now >= retry_at => {
+                link.connecting(now);
+                self.stats.connect_attempts += 1;
+                self.events.push_back(Event::Connect(id));
+            }
+            LinkState::Down { .. } => {}
+            LinkState::Connecting { since, queueing } => {
+                if let Some(timeout) = timeout.filter(|&t| now >= since + t) {
+                    self.lose_link(id, UpstreamLoss::ConnectTimeout(timeout), now);
+                } else if queueing && now >= since + CONNECT_QUEUE_WAIT {
+                    link.state = LinkState::Connecting {
+                        since,
+                        queueing: false,
+                    };
+                    link.out.clear();
+                    let failed = link.take_all();
+                    self.fail_entries(id, failed, now);
+                }
+            }
+            LinkState::Up => {
+                let Some(timeout) = stall else { return };
+                let Some(oldest) = link.flight.oldest() else {
+                    return;
+                };
+                if now < oldest + timeout {
+                    return;
+                }
+                if link.kind == LinkKind::Backend {
+                    // The thread answers for its own connection: give up
+                    // on what is overdue, not on the link.
+                    let mut overdue = Vec::new();
+                    while link.flight.oldest().is_some_and(|t| now >= t + timeout) {
+                        let Some(uid) = link.flight.uids().next() else {
+                            break;
+                        };
+                        let Some(entry) = link.flight.take(uid) else {
+                            break;
+                        };
+                        link.stats.failures += 1;
+                        overdue.push(entry);
+                    }
+                    self.fail_entries(id, overdue, now);
+                } else {
+                    self.lose_link(id, UpstreamLoss::Stalled(timeout), now);
+                }
+            }
+        }
+    }
+
     // ---- internals ------------------------------------------------------
+
+    fn current_info(&self) -> ServerInfo {
+        ServerInfo {
+            connections: self.clients.len() as u64,
+            connections_total: self.stats.clients,
+            connections_refused: self.stats.clients_refused,
+            commands: self.stats.requests,
+            ..self.info
+        }
+    }
 
     fn client(&self, id: ClientId) -> Option<&Client> {
         self.clients
@@ -666,44 +949,303 @@ impl Mux {
             .filter(|c| c.handle == id.handle)
     }
 
+    fn mark_touched(&mut self, id: ClientId) {
+        if let Some(client) = self
+            .clients
+            .get_mut(&id.serial)
+            .filter(|c| c.handle == id.handle)
+        {
+            if !client.touched {
+                client.touched = true;
+                self.touched.push(id);
+            }
+        }
+    }
+
     fn close_client(&mut self, id: ClientId, reason: ClientClose) {
         if self.clients.remove(&id.serial).is_none() {
             return;
         }
         match reason {
-            ClientClose::Protocol(_) => self.stats.clients_corrupt += 1,
+            ClientClose::Protocol(_) | ClientClose::Codec { .. } => self.stats.clients_corrupt += 1,
             ClientClose::NotReading { .. } => self.stats.clients_cut_off += 1,
             ClientClose::Idle(_) => self.stats.clients_idle += 1,
         }
         self.events.push_back(Event::CloseClient(id, reason));
     }
 
-    fn lose_upstream(&mut self, loss: UpstreamLoss, now: Instant) {
-        if self.upstream.state == UpstreamState::Up {
+    fn lose_link(&mut self, id: LinkId, loss: UpstreamLoss, now: Instant) {
+        let link = &mut self.links[id.0];
+        if link.state == LinkState::Up {
             self.stats.losses += 1;
         }
         self.stats.gave_up[loss.reason() as usize] += 1;
-        let retry_at = self.upstream.backoff.lost(now);
-        self.upstream.state = UpstreamState::Down { retry_at };
-        self.upstream.out.clear();
-        self.upstream.decoder.reset();
-        self.answer_in_flight_disconnected();
-        self.events.push_back(Event::Disconnect(loss));
+        let failed = link.lost(now);
+        self.events.push_back(Event::Disconnect(id, loss));
+        self.fail_entries(id, failed, now);
     }
 
-    fn answer_in_flight_disconnected(&mut self) {
-        for entry in self.upstream.flight.drain() {
+    /// Operations that failed on a link: each goes on to its next replica.
+    fn fail_entries(&mut self, link: LinkId, entries: Vec<InFlight>, now: Instant) {
+        for entry in entries {
+            self.on_reply(link, entry, None, now);
+        }
+    }
+
+    /// Sends the requests held for a link's probe, now that its dialect is
+    /// known.
+    fn send_held(&mut self, id: LinkId, now: Instant) {
+        let held = self.links[id.0].take_held();
+        let mut failed = Vec::new();
+        for uid in held {
+            let link = &mut self.links[id.0];
+            let Some(entry) = link.flight.get_mut(uid) else {
+                continue;
+            };
+            let op_ref = entry.op;
+            let sent = match self
+                .requests
+                .get(op_ref.request())
+                .and_then(|p| p.op(op_ref.index()))
+            {
+                Some(op) => link.send_held(uid, &op),
+                // Its request was answered meanwhile: nothing to send, and
+                // the uid is dropped below.
+                None => Err(SendError::Unsupported),
+            };
+            match sent {
+                Ok(expect) => {
+                    if let Some(entry) = link.flight.get_mut(uid) {
+                        entry.expect = expect;
+                    }
+                }
+                Err(why) => {
+                    if let Some(entry) = link.flight.take(uid) {
+                        link.stats.failures += 1;
+                        if self.requests.get(op_ref.request()).is_some() {
+                            self.note_send_error(id, why, op_ref);
+                            failed.push(entry);
+                        }
+                    }
+                }
+            }
+        }
+        self.fail_entries(id, failed, now);
+    }
+
+    fn note_send_error(&mut self, link: LinkId, why: SendError, op_ref: OpRef) {
+        match why {
+            SendError::Full => {
+                self.stats.overloaded += 1;
+                if self.events.back() != Some(&Event::UpstreamFull(link)) {
+                    self.events.push_back(Event::UpstreamFull(link));
+                }
+            }
+            SendError::Unsupported => {
+                let kind = self
+                    .requests
+                    .get(op_ref.request())
+                    .and_then(|p| p.op(op_ref.index()))
+                    .map(|op| op.kind());
+                if let Some(kind) = kind {
+                    self.events.push_back(Event::Unsupported(link, kind));
+                }
+            }
+        }
+    }
+
+    /// Sends every operation of a new request on its way.
+    fn start_request(&mut self, request: RequestRef, now: Instant) {
+        let n = self.requests.get(request).map_or(0, |p| p.ops.len());
+        for index in 0..n {
+            self.route(request.op(index), now);
+        }
+    }
+
+    /// Sends an operation to the servers that should see it next, or
+    /// decides its reply when none is left.
+    fn route(&mut self, op_ref: OpRef, now: Instant) {
+        let replicas = self.config.replicas;
+        let Some(pending) = self.requests.get_mut(op_ref.request()) else {
+            return;
+        };
+        let index = op_ref.index();
+        let Some(op) = pending.compose.ops().get(index).map(OpBuf::op) else {
+            return;
+        };
+        let Some(state) = pending.ops.get_mut(index) else {
+            return;
+        };
+        if state.reply.is_some() {
+            return;
+        }
+        let links = &mut self.links;
+        let owners: Vec<usize> = self
+            .ring
+            .owners(op.key(), replicas, |i| links[i].usable())
+            .collect();
+        let write = is_write(op.kind());
+        let mut errors = Vec::new();
+        for owner in owners {
+            let bit = 1u64 << owner;
+            if state.tried & bit != 0 {
+                continue;
+            }
+            state.tried |= bit;
+            let link = &mut links[owner];
+            match link.send(&op) {
+                Ok((uid, expect)) => {
+                    link.flight.insert(uid, op_ref, expect, now);
+                    state.outstanding += 1;
+                    self.stats.forwarded += 1;
+                    if !write {
+                        break;
+                    }
+                }
+                Err(why) => {
+                    link.stats.failures += 1;
+                    errors.push((LinkId(owner), why));
+                }
+            }
+        }
+        let settled = state.outstanding == 0;
+        let missed = state.missed;
+        for (link, why) in errors {
+            self.note_send_error(link, why, op_ref);
+        }
+        if settled {
+            // Nobody left to ask: a miss if a replica said so, else no
+            // server could answer.
+            let reply = if missed {
+                ReplyBuf::new(&Reply::NotFound)
+            } else {
+                ReplyBuf::unavailable()
+            };
+            self.finish_op(op_ref, reply, now);
+        }
+    }
+
+    /// A server's reply to one operation (`None`: it failed there).
+    fn on_reply(&mut self, _link: LinkId, entry: InFlight, reply: Option<ReplyBuf>, now: Instant) {
+        let op_ref = entry.op;
+        let Some(pending) = self.requests.get_mut(op_ref.request()) else {
+            // The request was answered already (an acknowledged write's
+            // other replicas, or past its deadline).
+            return;
+        };
+        let index = op_ref.index();
+        let Some(kind) = pending.compose.ops().get(index).map(|op| op.op().kind()) else {
+            return;
+        };
+        let Some(state) = pending.ops.get_mut(index) else {
+            return;
+        };
+        state.outstanding = state.outstanding.saturating_sub(1);
+        if state.reply.is_some() {
+            return;
+        }
+        let reply = reply.filter(|r| r.reply() != Reply::Unavailable);
+        match reply {
+            Some(reply) if is_write(kind) => self.finish_op(op_ref, reply, now),
+            Some(reply) if reply.reply() == Reply::NotFound => {
+                state.missed = true;
+                self.route(op_ref, now);
+            }
+            Some(reply) => self.finish_op(op_ref, reply, now),
+            // A failure: the next replica, if any. A write waits for the
+            // replicas still out before trying more.
+            None if is_write(kind) && state.outstanding > 0 => {}
+            None => self.route(op_ref, now),
+        }
+    }
+
+    /// Settles one operation's reply; answers the client once every
+    /// operation of its request is settled.
+    fn finish_op(&mut self, op_ref: OpRef, reply: ReplyBuf, _now: Instant) {
+        let request = op_ref.request();
+        let Some(pending) = self.requests.get_mut(request) else {
+            return;
+        };
+        let Some(state) = pending.ops.get_mut(op_ref.index()) else {
+            return;
+        };
+        if state.reply.is_some() {
+            return;
+        }
+        state.reply = Some(reply);
+        pending.open -= 1;
+        if pending.open == 0 {
+            self.answer(request);
+        }
+    }
+
+    /// Answers a request whose deadline came: every operation not settled
+    /// gets what is known (a miss if a replica said so, else a failure).
+    fn expire_request(&mut self, request: RequestRef, now: Instant) {
+        let Some(pending) = self.requests.get(request) else {
+            return;
+        };
+        let open: Vec<(usize, bool)> = pending
+            .ops
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.reply.is_none())
+            .map(|(i, s)| (i, s.missed))
+            .collect();
+        for (index, missed) in open {
+            let reply = if missed {
+                ReplyBuf::new(&Reply::NotFound)
+            } else {
+                ReplyBuf::unavailable()
+            };
+            self.finish_op(request.op(index), reply, now);
+        }
+    }
+
+    /// Composes a finished request's answer into its client's slot.
+    fn answer(&mut self, request: RequestRef) {
+        let Some(pending) = self.requests.remove(request) else {
+            return;
+        };
+        let replies: Vec<ReplyBuf> = pending
+            .ops
+            .into_iter()
+            .map(|s| s.reply.unwrap_or_else(ReplyBuf::unavailable))
+            .collect();
+        if replies.iter().any(|r| r.reply() == Reply::Unavailable) {
             self.stats.disconnected += 1;
-            self.stats.count(entry.operation, Outcome::Disconnected);
-            deliver(
-                &mut self.clients,
-                &mut self.touched,
-                &mut self.events,
-                &mut self.stats,
-                entry.client,
-                entry.seq,
-                &[Status::Disconnected.code()],
-            );
+        }
+        if let Compose::Distcache { operation, .. } = &pending.compose {
+            let outcome = match replies.first().map(ReplyBuf::reply) {
+                Some(Reply::Unavailable) | None => Outcome::Disconnected,
+                Some(reply) => dc_protocol::ops::write_answer(&reply, |payload| {
+                    Outcome::of_answer(*operation, payload)
+                }),
+            };
+            self.stats.count(*operation, outcome);
+        }
+        let id = pending.client;
+        let Some(client) = self
+            .clients
+            .get_mut(&id.serial)
+            .filter(|c| c.handle == id.handle)
+        else {
+            self.stats.late_answers += 1;
+            return;
+        };
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        client.front.compose(&pending.compose, &replies, &mut out);
+        let filled = client.answers.fill(pending.seq, &out);
+        self.scratch = out;
+        match filled {
+            Ok(()) => self.mark_touched(id),
+            Err(_) => {
+                let reason = not_reading(&client.answers);
+                self.clients.remove(&id.serial);
+                self.stats.clients_cut_off += 1;
+                self.events.push_back(Event::CloseClient(id, reason));
+            }
         }
     }
 
@@ -738,97 +1280,10 @@ impl Mux {
     }
 }
 
-/// Forwards one whole request or answers it here.
-#[allow(clippy::too_many_arguments)]
-fn route(
-    answers: &mut Answers,
-    upstream: &mut Upstream,
-    stats: &mut Stats,
-    events: &mut VecDeque<Event>,
-    id: ClientId,
-    client_uid: u32,
-    operation: Operation,
-    payload: &[u8],
-    now: Instant,
-) -> Result<(), nal::BufferFull> {
-    const DISCONNECTED: [u8; 1] = [Status::Disconnected as u8];
-    match Request::parse(operation, payload) {
-        Ok(_) => {}
-        Err(RequestError::Refused(status)) => {
-            stats.refused += 1;
-            stats.count(operation, Outcome::Refused);
-            return answers.answer_now(client_uid, operation, &[status.code()], now);
-        }
-        Err(error @ RequestError::AddTooShort { .. }) => {
-            stats.malformed += 1;
-            stats.count(operation, Outcome::Refused);
-            events.push_back(Event::Malformed(id, error));
-            return answers.answer_now(client_uid, operation, &DISCONNECTED, now);
-        }
-    }
-    let forwarding = matches!(
-        upstream.state,
-        UpstreamState::Up | UpstreamState::Connecting { queueing: true, .. }
-    );
-    if !forwarding {
-        stats.disconnected += 1;
-        stats.count(operation, Outcome::Disconnected);
-        return answers.answer_now(client_uid, operation, &DISCONNECTED, now);
-    }
-    let uid = upstream.flight.allocate_uid();
-    let header = CommandHeader::request(uid, operation);
-    let queued = upstream.out.extend_with(encoded_len(payload.len()), |v| {
-        let _ = dc_protocol::encode(v, header, payload);
-    });
-    if queued.is_err() {
-        stats.overloaded += 1;
-        stats.disconnected += 1;
-        stats.count(operation, Outcome::Disconnected);
-        if !matches!(events.back(), Some(Event::UpstreamFull)) {
-            events.push_back(Event::UpstreamFull);
-        }
-        return answers.answer_now(client_uid, operation, &DISCONNECTED, now);
-    }
-    let seq = answers.open(client_uid, operation, now);
-    upstream.flight.insert(uid, id, seq, operation, now);
-    stats.forwarded += 1;
-    Ok(())
-}
-
-/// Gives an answer to the client slot waiting for it, if the client is
-/// still there; cuts the client off if it has stopped reading.
-fn deliver(
-    clients: &mut HashMap<u64, Client>,
-    touched: &mut Vec<ClientId>,
-    events: &mut VecDeque<Event>,
-    stats: &mut Stats,
-    id: ClientId,
-    seq: u64,
-    payload: &[u8],
-) {
-    let Some(client) = clients
-        .get_mut(&id.serial)
-        .filter(|c| c.handle == id.handle)
-    else {
-        stats.late_answers += 1;
-        return;
-    };
-    match client.answers.fill(seq, payload) {
-        Ok(()) => mark_touched(client, id, touched),
-        Err(_) => {
-            let reason = not_reading(&client.answers);
-            clients.remove(&id.serial);
-            stats.clients_cut_off += 1;
-            events.push_back(Event::CloseClient(id, reason));
-        }
-    }
-}
-
-fn mark_touched(client: &mut Client, id: ClientId, touched: &mut Vec<ClientId>) {
-    if !client.touched {
-        client.touched = true;
-        touched.push(id);
-    }
+/// Whether an operation changes what is stored (and so goes to every
+/// replica).
+fn is_write(kind: OpKind) -> bool {
+    !matches!(kind, OpKind::Get | OpKind::Exists | OpKind::Ttl)
 }
 
 fn not_reading(answers: &Answers) -> ClientClose {

@@ -1,9 +1,9 @@
 //! One local client's answers, kept in the order of its requests.
 //!
 //! A client may pipeline. Its requests are answered from two places — the
-//! cache server, or the multiplexer itself (a refused ADD, DISCONNECTED
-//! while the server is away) — and the server may in principle answer out
-//! of order. Each request therefore gets a slot, numbered in arrival order;
+//! cache servers, or the multiplexer itself (a refused request, a failure
+//! while no server can answer) — and the servers of a pool answer in any
+//! order. Each request therefore gets a slot, numbered in arrival order;
 //! an answer fills its slot, and answers leave for the client's output only
 //! from the front of the queue:
 //!
@@ -13,10 +13,11 @@
 //!   seq 7 answered -> output gets 7 then 8; seq 9 is now the front
 //! ```
 //!
-//! In the common case (one request at a time, or a server answering in
-//! order) the front slot is the one answered and its answer is encoded
-//! straight into the output buffer; only an answer that has to wait for an
-//! earlier one is held in its own allocation.
+//! Answers arrive encoded in the client's protocol. In the common case (one
+//! request at a time, or answers in order) the front slot is the one
+//! answered and its answer goes straight into the output buffer; only an
+//! answer that has to wait for an earlier one is held in its own
+//! allocation.
 //!
 //! For the latency histogram, each answer in the output remembers when its
 //! request was complete and where it ends in the byte stream; when the
@@ -25,15 +26,11 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use dc_protocol::{encode, encoded_len, CommandHeader, Operation};
 use nal::{Buffer, BufferFull};
 
 /// An answer owed to the client.
 #[derive(Debug)]
 struct Slot {
-    /// The request_uid the client used; its answer carries it back.
-    client_uid: u32,
-    operation: Operation,
     /// When the request was complete.
     since: Instant,
     /// The encoded answer, once it came while an earlier slot still waited.
@@ -84,11 +81,9 @@ impl Answers {
     /// Reserves the next slot for a request that will be answered later and
     /// returns its sequence number.
     /// `now` is when the request was complete.
-    pub(crate) fn open(&mut self, client_uid: u32, operation: Operation, now: Instant) -> u64 {
+    pub(crate) fn open(&mut self, now: Instant) -> u64 {
         let seq = self.first_seq + self.slots.len() as u64;
         self.slots.push_back(Slot {
-            client_uid,
-            operation,
             since: now,
             ready: None,
         });
@@ -97,21 +92,15 @@ impl Answers {
 
     /// Answers a request at once: straight to the output when nothing is
     /// owed before it, otherwise behind the answers it must follow.
-    pub(crate) fn answer_now(
-        &mut self,
-        client_uid: u32,
-        operation: Operation,
-        payload: &[u8],
-        now: Instant,
-    ) -> Result<(), BufferFull> {
+    pub(crate) fn answer_now(&mut self, answer: &[u8], now: Instant) -> Result<(), BufferFull> {
         if self.slots.is_empty() {
             let before = self.out.len();
-            write_answer(&mut self.out, client_uid, operation, payload)?;
+            self.out.extend(answer)?;
             self.appended_answer(before, now);
             return Ok(());
         }
-        let seq = self.open(client_uid, operation, now);
-        self.fill(seq, payload)
+        let seq = self.open(now);
+        self.fill(seq, answer)
     }
 
     /// Notes `bytes` written from the output at `now`, and gives `observe`
@@ -147,7 +136,7 @@ impl Answers {
     ///
     /// `Err` means the output cap was hit: the client is not reading and
     /// must be cut off; the queue is then in no useful state.
-    pub(crate) fn fill(&mut self, seq: u64, payload: &[u8]) -> Result<(), BufferFull> {
+    pub(crate) fn fill(&mut self, seq: u64, answer: &[u8]) -> Result<(), BufferFull> {
         let Some(index) = seq
             .checked_sub(self.first_seq)
             .and_then(|i| usize::try_from(i).ok())
@@ -161,20 +150,12 @@ impl Answers {
             return Ok(());
         }
         if index > 0 {
-            let mut bytes = Vec::with_capacity(encoded_len(payload.len()));
-            // Payloads come from the decoder or are one byte, so they always
-            // fit a command and `encode` cannot fail.
-            let _ = encode(
-                &mut bytes,
-                CommandHeader::response(slot.client_uid, slot.operation),
-                payload,
-            );
-            slot.ready = Some(bytes);
+            slot.ready = Some(answer.to_vec());
             return Ok(());
         }
-        let (client_uid, operation, since) = (slot.client_uid, slot.operation, slot.since);
+        let since = slot.since;
         let before = self.out.len();
-        write_answer(&mut self.out, client_uid, operation, payload)?;
+        self.out.extend(answer)?;
         self.appended_answer(before, since);
         self.pop_front();
         while let Some(front) = self.slots.front_mut() {
@@ -200,22 +181,16 @@ impl Answers {
     }
 }
 
-/// Appends one response to `out`, all of it or nothing.
-fn write_answer(
-    out: &mut Buffer,
-    client_uid: u32,
-    operation: Operation,
-    payload: &[u8],
-) -> Result<(), BufferFull> {
-    out.extend_with(encoded_len(payload.len()), |v| {
-        let _ = encode(v, CommandHeader::response(client_uid, operation), payload);
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dc_protocol::{Decoder, Kind};
+    use dc_protocol::{encode, CommandHeader, Decoder, Kind, Operation};
+
+    fn frame(uid: u32, operation: Operation, payload: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        encode(&mut v, CommandHeader::response(uid, operation), payload).unwrap();
+        v
+    }
 
     fn t0() -> Instant {
         thread_local!(static T0: Instant = Instant::now());
@@ -242,15 +217,16 @@ mod tests {
     #[test]
     fn answers_leave_in_request_order() {
         let mut a = Answers::new(1 << 20);
-        let s1 = a.open(10, Operation::Get, t0());
-        let s2 = a.open(20, Operation::Have, t0());
-        a.answer_now(30, Operation::Add, &[103], t0()).unwrap();
-        let s4 = a.open(40, Operation::Get, t0());
+        let s1 = a.open(t0());
+        let s2 = a.open(t0());
+        a.answer_now(&frame(30, Operation::Add, &[103]), t0())
+            .unwrap();
+        let s4 = a.open(t0());
         assert_eq!(a.owed(), 4);
-        a.fill(s2, &[0]).unwrap();
-        a.fill(s4, b"data!").unwrap();
+        a.fill(s2, &frame(20, Operation::Have, &[0])).unwrap();
+        a.fill(s4, &frame(40, Operation::Get, b"data!")).unwrap();
         assert!(a.out().is_empty(), "slot 1 holds up the rest");
-        a.fill(s1, b"hello").unwrap();
+        a.fill(s1, &frame(10, Operation::Get, b"hello")).unwrap();
         assert_eq!(
             answers(a.out()),
             vec![
@@ -262,15 +238,16 @@ mod tests {
         );
         assert_eq!(a.owed(), 0);
         // Filling an answered or never-opened slot does nothing.
-        a.fill(s1, &[1]).unwrap();
-        a.fill(99, &[1]).unwrap();
+        a.fill(s1, &frame(10, Operation::Get, &[1])).unwrap();
+        a.fill(99, &frame(99, Operation::Get, &[1])).unwrap();
         assert_eq!(answers(a.out()).len(), 4);
     }
 
     #[test]
     fn nothing_owed_goes_straight_out() {
         let mut a = Answers::new(1 << 20);
-        a.answer_now(5, Operation::Have, &[2], t0()).unwrap();
+        a.answer_now(&frame(5, Operation::Have, &[2]), t0())
+            .unwrap();
         assert_eq!(answers(a.out()), vec![(5, vec![2])]);
         assert_eq!(a.owed(), 0);
     }
@@ -278,12 +255,13 @@ mod tests {
     #[test]
     fn the_output_cap_is_reported() {
         let mut a = Answers::new(100);
-        let s = a.open(1, Operation::Get, t0());
+        let s = a.open(t0());
         assert!(a.fill(s, &[7u8; 200]).is_err());
         let mut a = Answers::new(100);
-        let s1 = a.open(1, Operation::Get, t0());
-        let s2 = a.open(2, Operation::Get, t0());
-        a.fill(s2, &[7u8; 80]).unwrap();
+        let s1 = a.open(t0());
+        let s2 = a.open(t0());
+        // Held behind s1, then both go out: 95 + 10 bytes pass the cap.
+        a.fill(s2, &[7u8; 95]).unwrap();
         a.fill(s1, &[7u8; 10]).unwrap_err();
     }
 
@@ -291,11 +269,11 @@ mod tests {
     fn answers_are_timed_when_written_whole() {
         let ms = Duration::from_millis;
         let mut a = Answers::new(1 << 20);
-        let s1 = a.open(1, Operation::Get, t0());
-        let s2 = a.open(2, Operation::Have, t0() + ms(5));
-        a.fill(s2, &[0]).unwrap();
-        a.fill(s1, b"hello").unwrap(); // 19 bytes, then 15
-        a.answer_now(3, Operation::Have, &[1], t0() + ms(8))
+        let s1 = a.open(t0());
+        let s2 = a.open(t0() + ms(5));
+        a.fill(s2, &frame(2, Operation::Have, &[0])).unwrap();
+        a.fill(s1, &frame(1, Operation::Get, b"hello")).unwrap(); // 19 bytes, then 15
+        a.answer_now(&frame(3, Operation::Have, &[1]), t0() + ms(8))
             .unwrap();
         let mut seen = Vec::new();
         // Half of the first answer: nothing is written whole yet.

@@ -7,10 +7,13 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use dc_protocol::{encode, CommandHeader, Decoder, Kind, Operation};
+use dc_protocol::{encode, CommandHeader, Decoder, Kind, Operation, Request};
 use proptest::prelude::*;
 
 use super::*;
+
+/// The one server of these tests.
+const L0: LinkId = LinkId(0);
 
 #[derive(Debug, Clone)]
 enum Action {
@@ -138,6 +141,7 @@ impl World {
             mux: Mux::new(
                 MuxConfig {
                     retry: Duration::from_millis(1000),
+                    extension: false,
                     ..MuxConfig::default()
                 },
                 now,
@@ -208,7 +212,7 @@ impl World {
                 }
             }
             Action::Break => {
-                self.mux.upstream_lost(UpstreamLoss::Closed, self.now);
+                self.mux.upstream_lost(L0, UpstreamLoss::Closed, self.now);
             }
             Action::Reachable(r) => self.reachable = r,
             Action::ConnectOutcome => self.resolve_connect(),
@@ -307,7 +311,7 @@ impl World {
         encode(&mut bytes, CommandHeader::response(uid, op), &answer).unwrap();
         let before = self.mux.stats().answered;
         self.server.answers.insert(tag, answer);
-        let consumed = self.mux.upstream_input(&bytes, self.now);
+        let consumed = self.mux.upstream_input(L0, &bytes, self.now);
         assert_eq!(consumed, bytes.len());
         assert_eq!(
             self.mux.stats().answered,
@@ -322,10 +326,13 @@ impl World {
         }
         self.connect_pending = false;
         if self.reachable {
-            self.mux.upstream_connected(self.now);
+            self.mux.upstream_connected(L0, self.now);
         } else {
-            self.mux
-                .upstream_lost(UpstreamLoss::ConnectFailed("unreachable".into()), self.now);
+            self.mux.upstream_lost(
+                L0,
+                UpstreamLoss::ConnectFailed("unreachable".into()),
+                self.now,
+            );
         }
     }
 
@@ -333,8 +340,8 @@ impl World {
     fn settle(&mut self) {
         while let Some(event) = self.mux.poll_event() {
             match event {
-                Event::Connect => self.connect_pending = true,
-                Event::Disconnect(loss) => {
+                Event::Connect(_) => self.connect_pending = true,
+                Event::Disconnect(_, loss) => {
                     assert!(
                         matches!(
                             loss,
@@ -352,11 +359,12 @@ impl World {
                 }
                 Event::CloseClient(id, why) => panic!("client {id:?} closed: {why}"),
                 Event::Malformed(id, e) => panic!("client {id:?} malformed: {e}"),
-                Event::UpstreamFull => panic!("the queue to a reading server filled up"),
+                Event::UpstreamFull(_) => panic!("the queue to a reading server filled up"),
+                other => panic!("unexpected {other:?}"),
             }
         }
         if self.mux.upstream_state() == UpstreamState::Up {
-            let out = self.mux.upstream_output();
+            let out = self.mux.upstream_output(L0).expect("link 0");
             let mut input = out.as_slice();
             loop {
                 let d = self

@@ -5,6 +5,9 @@ use std::time::{Duration, Instant};
 use dc_protocol::{encode, CommandHeader, Decoder, Kind, Operation, RequestError, Status};
 
 use super::*;
+
+/// The one server of these tests.
+const L0: LinkId = LinkId(0);
 use crate::backoff::{FIRST_RETRY, STABLE_AFTER};
 use crate::error::LossReason;
 
@@ -61,7 +64,14 @@ impl Sim {
     fn new(config: MuxConfig) -> Sim {
         let now = Instant::now();
         Sim {
-            mux: Mux::new(config, now),
+            // A 1.x server: these tests speak its frames only.
+            mux: Mux::new(
+                MuxConfig {
+                    extension: false,
+                    ..config
+                },
+                now,
+            ),
             now,
         }
     }
@@ -84,8 +94,8 @@ impl Sim {
 
     fn connect(&mut self) {
         self.mux.handle_timeout(self.now);
-        assert_eq!(self.events(), vec![Event::Connect]);
-        self.mux.upstream_connected(self.now);
+        assert_eq!(self.events(), vec![Event::Connect(L0)]);
+        self.mux.upstream_connected(L0, self.now);
         assert_eq!(self.mux.upstream_state(), UpstreamState::Up);
     }
 
@@ -102,14 +112,14 @@ impl Sim {
 
     /// What the multiplexer wrote to the server, drained.
     fn upstream_sent(&mut self) -> Vec<Cmd> {
-        let out = self.mux.upstream_output();
+        let out = self.mux.upstream_output(L0).expect("link 0");
         let got = decode_all(Kind::Request, out.as_slice());
         out.clear();
         got
     }
 
     fn answer(&mut self, bytes: &[u8]) {
-        let consumed = self.mux.upstream_input(bytes, self.now);
+        let consumed = self.mux.upstream_input(L0, bytes, self.now);
         assert_eq!(consumed, bytes.len());
     }
 
@@ -145,7 +155,7 @@ fn each_answer_reports_how_long_the_server_took() {
     .concat();
     let consumed = sim
         .mux
-        .upstream_input_timed(&answers, sim.now, |waited| waits.push(waited));
+        .upstream_input_timed(L0, &answers, sim.now, |waited| waits.push(waited));
     assert_eq!(consumed, answers.len());
     assert_eq!(waits, [Duration::from_millis(7), Duration::from_millis(4)]);
 }
@@ -159,7 +169,7 @@ fn uids_are_rewritten_and_answers_mapped_back() {
     sim.send(a, &request(0xabcdef02, GET, b"k"));
     sim.send(b, &request(0x55, HAVE, b"k"));
     assert_eq!(
-        sim.mux.upstream_output().as_slice(),
+        sim.mux.upstream_output(L0).expect("link 0").as_slice(),
         [
             hex::decode("00110000000000000100010100016b").unwrap(),
             hex::decode("00110000000000000200030100016b").unwrap()
@@ -185,8 +195,11 @@ fn uids_are_rewritten_and_answers_mapped_back() {
     // request is answered at once (0x02, not the original's empty answer).
     sim.send(a, &request(0x77, GET, b"k"));
     assert_eq!(sim.upstream_sent(), vec![(3, GET, b"k".to_vec())]);
-    sim.mux.upstream_lost(UpstreamLoss::Closed, sim.now);
-    assert_eq!(sim.events(), vec![Event::Disconnect(UpstreamLoss::Closed)]);
+    sim.mux.upstream_lost(L0, UpstreamLoss::Closed, sim.now);
+    assert_eq!(
+        sim.events(),
+        vec![Event::Disconnect(L0, UpstreamLoss::Closed)]
+    );
     assert_eq!(
         sim.mux.client_output(a).unwrap().as_slice(),
         hex::decode("001100000100000077000101000102").unwrap()
@@ -205,10 +218,10 @@ fn uids_are_rewritten_and_answers_mapped_back() {
 fn without_a_server_every_request_is_answered_at_once() {
     let mut sim = Sim::new(MuxConfig::default());
     sim.mux.handle_timeout(sim.now);
-    assert_eq!(sim.events(), vec![Event::Connect]);
+    assert_eq!(sim.events(), vec![Event::Connect(L0)]);
     sim.mux
-        .upstream_lost(UpstreamLoss::ConnectFailed("refused".into()), sim.now);
-    assert!(matches!(sim.events()[..], [Event::Disconnect(_)]));
+        .upstream_lost(L0, UpstreamLoss::ConnectFailed("refused".into()), sim.now);
+    assert!(matches!(sim.events()[..], [Event::Disconnect(L0, _)]));
     let a = sim.client();
     for (uid, op) in [
         (0xabcdef01, Operation::Add),
@@ -232,7 +245,7 @@ fn without_a_server_every_request_is_answered_at_once() {
 fn requests_wait_briefly_for_a_connect_in_progress() {
     let mut sim = Sim::new(MuxConfig::default());
     sim.mux.handle_timeout(sim.now);
-    assert_eq!(sim.events(), vec![Event::Connect]);
+    assert_eq!(sim.events(), vec![Event::Connect(L0)]);
     let a = sim.client();
     sim.send(a, &request(1, GET, b"x"));
     assert_eq!(sim.received(a), vec![]);
@@ -242,17 +255,17 @@ fn requests_wait_briefly_for_a_connect_in_progress() {
         "the queue wait is the next deadline"
     );
     sim.advance(10);
-    sim.mux.upstream_connected(sim.now);
+    sim.mux.upstream_connected(L0, sim.now);
     assert_eq!(sim.upstream_sent(), vec![(1, GET, b"x".to_vec())]);
     sim.answer(&response(1, GET, b"hello"));
     assert_eq!(sim.received(a), vec![(1, GET, b"hello".to_vec())]);
 
     // A connect that takes longer: the queued request is answered when the
     // wait is over, later ones at once, and the connect may still succeed.
-    sim.mux.upstream_lost(UpstreamLoss::Closed, sim.now);
+    sim.mux.upstream_lost(L0, UpstreamLoss::Closed, sim.now);
     sim.events();
     sim.advance(DEFAULT_RETRY.as_millis() as u64);
-    assert_eq!(sim.events(), vec![Event::Connect]);
+    assert_eq!(sim.events(), vec![Event::Connect(L0)]);
     sim.send(a, &request(2, GET, b"y"));
     sim.advance(CONNECT_QUEUE_WAIT.as_millis() as u64 - 1);
     assert_eq!(sim.received(a), vec![]);
@@ -260,7 +273,7 @@ fn requests_wait_briefly_for_a_connect_in_progress() {
     assert_eq!(sim.received(a), vec![(2, GET, DISCONNECTED.to_vec())]);
     sim.send(a, &request(3, GET, b"z"));
     assert_eq!(sim.received(a), vec![(3, GET, DISCONNECTED.to_vec())]);
-    sim.mux.upstream_connected(sim.now);
+    sim.mux.upstream_connected(L0, sim.now);
     assert!(
         sim.upstream_sent().is_empty(),
         "answered requests are not sent"
@@ -271,9 +284,9 @@ fn requests_wait_briefly_for_a_connect_in_progress() {
 
 /// Fails the connect just asked for and returns when the next is due.
 fn refuse(sim: &mut Sim) -> Instant {
-    assert_eq!(sim.events(), vec![Event::Connect]);
+    assert_eq!(sim.events(), vec![Event::Connect(L0)]);
     sim.mux
-        .upstream_lost(UpstreamLoss::ConnectFailed("refused".into()), sim.now);
+        .upstream_lost(L0, UpstreamLoss::ConnectFailed("refused".into()), sim.now);
     sim.events();
     match sim.mux.upstream_state() {
         UpstreamState::Down { retry_at } => retry_at,
@@ -308,10 +321,10 @@ fn reconnects_back_off_from_a_millisecond_to_retry() {
     assert_eq!(due[fast - 1], 9_927);
     assert_eq!(due[fast..], [10_027, 10_527, 11_027, 11_527, 12_027]);
     // Connected, but closed at once (a full server): still backing off.
-    assert_eq!(sim.events(), vec![Event::Connect]);
-    sim.mux.upstream_connected(sim.now);
+    assert_eq!(sim.events(), vec![Event::Connect(L0)]);
+    sim.mux.upstream_connected(L0, sim.now);
     sim.advance(10);
-    sim.mux.upstream_lost(UpstreamLoss::Closed, sim.now);
+    sim.mux.upstream_lost(L0, UpstreamLoss::Closed, sim.now);
     sim.events();
     assert_eq!(
         sim.mux.upstream_state(),
@@ -320,11 +333,11 @@ fn reconnects_back_off_from_a_millisecond_to_retry() {
         }
     );
     sim.advance(490);
-    assert_eq!(sim.events(), vec![Event::Connect]);
-    sim.mux.upstream_connected(sim.now);
+    assert_eq!(sim.events(), vec![Event::Connect(L0)]);
+    sim.mux.upstream_connected(L0, sim.now);
     // Lost after a lasting connection: at once, then fast again.
     sim.advance(STABLE_AFTER.as_millis() as u64);
-    sim.mux.upstream_lost(UpstreamLoss::Closed, sim.now);
+    sim.mux.upstream_lost(L0, UpstreamLoss::Closed, sim.now);
     sim.events();
     sim.mux.handle_timeout(sim.now);
     let lost = sim.now;
@@ -368,7 +381,7 @@ fn a_misbehaving_server_is_dropped_and_its_requests_answered() {
         sim.answer(&bad);
         assert_eq!(
             sim.events(),
-            vec![Event::Disconnect(loss.clone())],
+            vec![Event::Disconnect(L0, loss.clone())],
             "{loss}"
         );
         assert_eq!(sim.received(a), vec![(5, GET, DISCONNECTED.to_vec())]);
@@ -380,8 +393,8 @@ fn a_misbehaving_server_is_dropped_and_its_requests_answered() {
         ));
         // Back in business after the retry period.
         sim.advance(DEFAULT_RETRY.as_millis() as u64);
-        assert_eq!(sim.events(), vec![Event::Connect]);
-        sim.mux.upstream_connected(sim.now);
+        assert_eq!(sim.events(), vec![Event::Connect(L0)]);
+        sim.mux.upstream_connected(L0, sim.now);
         sim.send(a, &request(7, GET, b"k"));
         let sent = sim.upstream_sent();
         assert_eq!(sent.len(), 1);
@@ -557,9 +570,10 @@ fn a_stalled_server_is_given_up_after_the_timeout() {
     sim.advance(1);
     assert_eq!(
         sim.events(),
-        vec![Event::Disconnect(UpstreamLoss::Stalled(
-            Duration::from_millis(300)
-        ))]
+        vec![Event::Disconnect(
+            L0,
+            UpstreamLoss::Stalled(Duration::from_millis(300))
+        )]
     );
     assert_eq!(
         sim.received(a),
@@ -570,14 +584,15 @@ fn a_stalled_server_is_given_up_after_the_timeout() {
     );
     // The last attempt was long ago: reconnect at once.
     sim.mux.handle_timeout(sim.now);
-    assert_eq!(sim.events(), vec![Event::Connect]);
+    assert_eq!(sim.events(), vec![Event::Connect(L0)]);
     // A connect that hangs is given up after the timeout too.
     sim.advance(300);
     assert_eq!(
         sim.events(),
-        vec![Event::Disconnect(UpstreamLoss::ConnectTimeout(
-            Duration::from_millis(300)
-        ))]
+        vec![Event::Disconnect(
+            L0,
+            UpstreamLoss::ConnectTimeout(Duration::from_millis(300))
+        )]
     );
 }
 
@@ -766,10 +781,11 @@ fn upstream_uids_wrap_and_skip_those_in_flight() {
     sim.send(a, &request(2, GET, b"b"));
     sim.send(a, &request(3, GET, b"c"));
     let uids: Vec<u32> = sim.upstream_sent().iter().map(|c| c.0).collect();
-    assert_eq!(uids, vec![u32::MAX, 0, 1]);
-    sim.answer(&response(0, GET, b"bbbbb"));
+    // 0 is the extension probe's, even on a link that never probes.
+    assert_eq!(uids, vec![u32::MAX, 1, 2]);
+    sim.answer(&response(1, GET, b"bbbbb"));
     sim.answer(&response(u32::MAX, GET, b"aaaaa"));
-    sim.answer(&response(1, GET, b"ccccc"));
+    sim.answer(&response(2, GET, b"ccccc"));
     let got: Vec<Vec<u8>> = sim.received(a).into_iter().map(|c| c.2).collect();
     assert_eq!(
         got,
@@ -792,7 +808,7 @@ fn requests_beyond_the_upstream_cap_are_answered_disconnected() {
     assert_eq!(sim.mux.stats().overloaded, 150 - cap_requests as u64);
     // One event for the log per batch of input that overflowed (only the
     // last client's did).
-    assert_eq!(sim.events(), vec![Event::UpstreamFull]);
+    assert_eq!(sim.events(), vec![Event::UpstreamFull(L0)]);
     let sent = sim.upstream_sent();
     assert_eq!(sent.len(), cap_requests);
     // Once the server answers, every client gets 30 answers in order: the
@@ -823,7 +839,7 @@ fn requests_are_counted_by_command_and_outcome() {
     sim.answer(&response(sent[0].0, GET, &[1]));
     sim.answer(&response(sent[1].0, HAVE, &[0]));
     sim.send(a, &request(5, GET, b"k"));
-    sim.mux.upstream_lost(UpstreamLoss::Closed, sim.now);
+    sim.mux.upstream_lost(L0, UpstreamLoss::Closed, sim.now);
     sim.send(a, &request(6, HAVE, b"k"));
     let s = *sim.mux.stats();
     assert_eq!(s.outcome(GET, Outcome::Miss), 1);
@@ -840,8 +856,11 @@ fn requests_are_counted_by_command_and_outcome() {
     // A failed connect is given up too, by its own reason.
     sim.advance(DEFAULT_RETRY.as_millis() as u64);
     sim.events();
-    sim.mux
-        .upstream_lost(UpstreamLoss::Tls("TLS: bad certificate".into()), sim.now);
+    sim.mux.upstream_lost(
+        L0,
+        UpstreamLoss::Tls("TLS: bad certificate".into()),
+        sim.now,
+    );
     let s = *sim.mux.stats();
     assert_eq!(s.gave_up(LossReason::Tls), 1);
     assert_eq!((s.connect_attempts, s.connects, s.losses), (2, 1, 1));

@@ -1,11 +1,11 @@
-//! Requests forwarded to the cache server and not yet answered.
+//! Requests sent on one link and not yet answered.
 //!
-//! Every forwarded request gets an upstream request_uid from one counter,
+//! Every request sent gets an upstream request_uid from one counter,
 //! starting at 1 like the original and wrapping modulo 2³² (the wire field
 //! is 32 bits; the original's 64-bit counter broke after 2³² requests). A
 //! uid still waiting for its answer is skipped, so two requests in flight
-//! never share one. The table maps each uid back to the client and slot it
-//! answers.
+//! never share one, and 0 is left to the extension's probe. The table maps each uid back to the operation of the
+//! client request it belongs to.
 //!
 //! `order` lists the uids in forwarding order, so the oldest request — the
 //! one the stall timeout watches — is found without a scan, and a lost
@@ -15,19 +15,21 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
-use dc_protocol::Operation;
+use crate::link::Expect;
+use crate::mux::requests::OpRef;
 
-use crate::mux::ClientId;
+/// The uid of the extension's probe on every connection: no request gets
+/// it, so its answer cannot be mistaken for one.
+pub(crate) const PROBE_UID: u32 = 0;
 
 /// One request waiting for the server's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct InFlight {
-    /// Who asked (the client may be gone by the time the answer comes).
-    pub client: ClientId,
-    /// The client's answer slot.
-    pub seq: u64,
-    /// The operation forwarded; the answer must be for the same one.
-    pub operation: Operation,
+    /// The operation it carries (its request may be answered and gone by
+    /// the time the answer comes).
+    pub op: OpRef,
+    /// What the answer must be to (a wrong one means a broken server).
+    pub expect: Expect,
     /// When it was queued for the server.
     pub sent_at: Instant,
     /// Tells apart two uses of one uid across a wrap of the counter.
@@ -60,13 +62,14 @@ impl Flight {
         self.waiting.is_empty()
     }
 
-    /// Takes the next free uid. The table holds far fewer than 2³² entries,
-    /// so the search ends after a few steps at most.
+    /// Takes the next free uid (never [`PROBE_UID`]). The table holds far
+    /// fewer than 2³² entries, so the search ends after a few steps at
+    /// most.
     pub(crate) fn allocate_uid(&mut self) -> u32 {
         loop {
             let uid = self.next_uid;
             self.next_uid = self.next_uid.wrapping_add(1);
-            if !self.waiting.contains_key(&uid) {
+            if uid != PROBE_UID && !self.waiting.contains_key(&uid) {
                 return uid;
             }
         }
@@ -74,22 +77,14 @@ impl Flight {
 
     /// Records a forwarded request under `uid` (from
     /// [`allocate_uid`](Self::allocate_uid)).
-    pub(crate) fn insert(
-        &mut self,
-        uid: u32,
-        client: ClientId,
-        seq: u64,
-        operation: Operation,
-        now: Instant,
-    ) {
+    pub(crate) fn insert(&mut self, uid: u32, op: OpRef, expect: Expect, now: Instant) {
         let serial = self.next_serial;
         self.next_serial += 1;
         self.waiting.insert(
             uid,
             InFlight {
-                client,
-                seq,
-                operation,
+                op,
+                expect,
                 sent_at: now,
                 serial,
             },
@@ -115,6 +110,19 @@ impl Flight {
         // `prune` keeps the front live.
         let &(uid, _) = self.order.front()?;
         self.waiting.get(&uid).map(|e| e.sent_at)
+    }
+
+    /// The entry waiting under `uid`, to change.
+    pub(crate) fn get_mut(&mut self, uid: u32) -> Option<&mut InFlight> {
+        self.waiting.get_mut(&uid)
+    }
+
+    /// The uids waiting, oldest first.
+    pub(crate) fn uids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.order
+            .iter()
+            .filter(|(uid, serial)| self.waiting.get(uid).is_some_and(|e| e.serial == *serial))
+            .map(|&(uid, _)| uid)
     }
 
     /// Removes every waiting request, oldest first.
@@ -146,23 +154,22 @@ impl Flight {
 mod tests {
     use super::*;
 
-    fn client(n: u64) -> ClientId {
-        ClientId {
-            handle: n as usize,
-            serial: n,
-        }
+    fn op(n: u64) -> OpRef {
+        OpRef::for_tests(n)
     }
+
+    const GET: Expect = Expect::Classic(dc_protocol::Operation::Get);
 
     #[test]
     fn uids_count_from_the_first_and_wrap() {
         let mut f = Flight::new(u32::MAX - 1);
         let now = Instant::now();
         let a = f.allocate_uid();
-        f.insert(a, client(1), 0, Operation::Get, now);
+        f.insert(a, op(0), GET, now);
         let b = f.allocate_uid();
-        f.insert(b, client(1), 1, Operation::Get, now);
+        f.insert(b, op(1), GET, now);
         let c = f.allocate_uid();
-        assert_eq!((a, b, c), (u32::MAX - 1, u32::MAX, 0));
+        assert_eq!((a, b, c), (u32::MAX - 1, u32::MAX, 1), "0 is the probe's");
     }
 
     #[test]
@@ -171,13 +178,16 @@ mod tests {
         let now = Instant::now();
         for seq in 0..3 {
             let uid = f.allocate_uid();
-            f.insert(uid, client(1), seq, Operation::Have, now);
+            f.insert(uid, op(seq), GET, now);
         }
         // uids 1, 2, 3 wait; make the counter come round to them.
         f.next_uid = u32::MAX;
         assert_eq!(f.allocate_uid(), u32::MAX);
-        assert_eq!(f.allocate_uid(), 0);
-        assert_eq!(f.allocate_uid(), 4, "1, 2 and 3 are in flight");
+        assert_eq!(
+            f.allocate_uid(),
+            4,
+            "0 is the probe's; 1, 2 and 3 are in flight"
+        );
         f.take(2).unwrap();
         f.next_uid = 1;
         assert_eq!(f.allocate_uid(), 2);
@@ -191,9 +201,8 @@ mod tests {
             let uid = f.allocate_uid();
             f.insert(
                 uid,
-                client(seq),
-                seq,
-                Operation::Get,
+                op(seq),
+                GET,
                 t0 + std::time::Duration::from_millis(seq),
             );
         }
@@ -206,8 +215,8 @@ mod tests {
         );
         f.take(1).unwrap();
         assert_eq!(f.oldest(), Some(t0 + std::time::Duration::from_millis(2)));
-        let seqs: Vec<u64> = f.drain().iter().map(|e| e.seq).collect();
-        assert_eq!(seqs, vec![2, 3]);
+        let seqs: Vec<OpRef> = f.drain().iter().map(|e| e.op).collect();
+        assert_eq!(seqs, vec![op(2), op(3)]);
         assert!(f.is_empty());
         assert_eq!(f.oldest(), None);
         assert!(f.take(4).is_none());
