@@ -61,7 +61,7 @@ mod tests;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use dc_ops::{OpBuf, OpKind, Reply, ReplyBuf, ServerInfo};
+use dc_ops::{Op, OpBuf, OpKind, Reply, ReplyBuf, ServerInfo, StoreMode};
 use dc_protocol::RequestError;
 use nal::Buffer;
 
@@ -1109,32 +1109,35 @@ impl Mux {
             }
         }
         let settled = state.outstanding == 0;
+        let known = state.best.take();
         let missed = state.missed;
         for (link, why) in errors {
             self.note_send_error(link, why, op_ref);
         }
         if settled {
-            // Nobody left to ask: a miss if a replica said so, else no
-            // server could answer.
-            let reply = if missed {
-                ReplyBuf::new(&Reply::NotFound)
-            } else {
-                ReplyBuf::unavailable()
-            };
+            // Nobody left to ask: what a replica said, a miss if one said
+            // so, else no server could answer.
+            let reply = known.unwrap_or_else(|| {
+                if missed {
+                    ReplyBuf::new(&Reply::NotFound)
+                } else {
+                    ReplyBuf::unavailable()
+                }
+            });
             self.finish_op(op_ref, reply, now);
         }
     }
 
     /// A server's reply to one operation (`None`: it failed there).
-    fn on_reply(&mut self, _link: LinkId, entry: InFlight, reply: Option<ReplyBuf>, now: Instant) {
+    fn on_reply(&mut self, link: LinkId, entry: InFlight, reply: Option<ReplyBuf>, now: Instant) {
         let op_ref = entry.op;
         let Some(pending) = self.requests.get_mut(op_ref.request()) else {
             // The request was answered already (an acknowledged write's
-            // other replicas, or past its deadline).
+            // other replicas, or past its deadline), or this was a repair.
             return;
         };
         let index = op_ref.index();
-        let Some(kind) = pending.compose.ops().get(index).map(|op| op.op().kind()) else {
+        let Some(op) = pending.compose.ops().get(index).map(OpBuf::op) else {
             return;
         };
         let Some(state) = pending.ops.get_mut(index) else {
@@ -1145,8 +1148,37 @@ impl Mux {
             return;
         }
         let reply = reply.filter(|r| r.reply() != Reply::Unavailable);
+        let write = is_write(op.kind());
         match reply {
-            Some(reply) if is_write(kind) => self.finish_op(op_ref, reply, now),
+            Some(reply) if write => {
+                if settles_write(&op, &reply.reply()) {
+                    self.finish_op(op_ref, reply, now);
+                    return;
+                }
+                // Held until the other replicas have answered.
+                let add = matches!(
+                    op,
+                    Op::Store {
+                        mode: StoreMode::Add,
+                        ..
+                    }
+                );
+                if add && reply.reply() == Reply::Stored {
+                    state.stored_on |= 1u64 << link.0;
+                }
+                let better = match (&state.best, reply.reply()) {
+                    (None, _) => true,
+                    // An ADD refused anywhere was refused: the id is taken.
+                    (Some(_), Reply::NotStored) => add,
+                    _ => false,
+                };
+                if better {
+                    state.best = Some(reply);
+                }
+                if state.outstanding == 0 {
+                    self.route(op_ref, now);
+                }
+            }
             Some(reply) if reply.reply() == Reply::NotFound => {
                 state.missed = true;
                 self.route(op_ref, now);
@@ -1154,14 +1186,47 @@ impl Mux {
             Some(reply) => self.finish_op(op_ref, reply, now),
             // A failure: the next replica, if any. A write waits for the
             // replicas still out before trying more.
-            None if is_write(kind) && state.outstanding > 0 => {}
+            None if write && state.outstanding > 0 => {}
             None => self.route(op_ref, now),
+        }
+    }
+
+    /// An ADD refused by one replica but stored by others leaves those
+    /// holding data under an id that was already taken: it is deleted
+    /// there again, so that every replica answers for the first data.
+    fn repair_add(&mut self, op_ref: OpRef, now: Instant) {
+        let Some(pending) = self.requests.get(op_ref.request()) else {
+            return;
+        };
+        let Some(state) = pending.ops.get(op_ref.index()) else {
+            return;
+        };
+        let refused = state
+            .reply
+            .as_ref()
+            .is_some_and(|r| r.reply() == Reply::NotStored);
+        let Some(op) = pending.op(op_ref.index()) else {
+            return;
+        };
+        if !refused || state.stored_on == 0 {
+            return;
+        }
+        let delete = Op::Delete { key: op.key() };
+        for (index, link) in self.links.iter_mut().enumerate() {
+            if state.stored_on & (1u64 << index) == 0 || !link.usable() {
+                continue;
+            }
+            if let Ok((uid, expect)) = link.send(&delete) {
+                // Its reply finds no request and is dropped.
+                link.flight.insert(uid, OpRef::detached(), expect, now);
+                self.stats.repairs += 1;
+            }
         }
     }
 
     /// Settles one operation's reply; answers the client once every
     /// operation of its request is settled.
-    fn finish_op(&mut self, op_ref: OpRef, reply: ReplyBuf, _now: Instant) {
+    fn finish_op(&mut self, op_ref: OpRef, reply: ReplyBuf, now: Instant) {
         let request = op_ref.request();
         let Some(pending) = self.requests.get_mut(request) else {
             return;
@@ -1173,8 +1238,13 @@ impl Mux {
             return;
         }
         state.reply = Some(reply);
+        let repair = state.stored_on != 0;
         pending.open -= 1;
-        if pending.open == 0 {
+        let done = pending.open == 0;
+        if repair {
+            self.repair_add(op_ref, now);
+        }
+        if done {
             self.answer(request);
         }
     }
@@ -1185,19 +1255,21 @@ impl Mux {
         let Some(pending) = self.requests.get(request) else {
             return;
         };
-        let open: Vec<(usize, bool)> = pending
+        let open: Vec<(usize, bool, Option<ReplyBuf>)> = pending
             .ops
             .iter()
             .enumerate()
             .filter(|(_, s)| s.reply.is_none())
-            .map(|(i, s)| (i, s.missed))
+            .map(|(i, s)| (i, s.missed, s.best.clone()))
             .collect();
-        for (index, missed) in open {
-            let reply = if missed {
-                ReplyBuf::new(&Reply::NotFound)
-            } else {
-                ReplyBuf::unavailable()
-            };
+        for (index, missed, known) in open {
+            let reply = known.unwrap_or_else(|| {
+                if missed {
+                    ReplyBuf::new(&Reply::NotFound)
+                } else {
+                    ReplyBuf::unavailable()
+                }
+            });
             self.finish_op(request.op(index), reply, now);
         }
     }
@@ -1284,6 +1356,24 @@ impl Mux {
 /// replica).
 fn is_write(kind: OpKind) -> bool {
     !matches!(kind, OpKind::Get | OpKind::Exists | OpKind::Ttl)
+}
+
+/// Whether one replica's reply to a write is the answer, whatever the
+/// others say. A write is acknowledged by the first replica whose reply
+/// settles it: a SET stored, a DELETE or TOUCH that found the key. A reply
+/// that another replica could contradict waits for the rest: a DELETE or
+/// TOUCH that found nothing (another replica may hold the key), a REPLACE
+/// that found nothing, and every ADD (refused anywhere means the id is
+/// taken).
+fn settles_write(op: &Op<'_>, reply: &Reply<'_>) -> bool {
+    let contradictable = match op {
+        Op::Store { mode, .. } => {
+            *mode == StoreMode::Add || *mode == StoreMode::Replace && *reply == Reply::NotStored
+        }
+        Op::Delete { .. } | Op::Touch { .. } => *reply == Reply::NotFound,
+        _ => false,
+    };
+    !contradictable
 }
 
 fn not_reading(answers: &Answers) -> ClientClose {

@@ -130,6 +130,9 @@ pub struct Stats {
     pub overloaded: u64,
     /// Answers dropped because their client had left.
     pub late_answers: u64,
+    /// Deletes sent to undo an ADD that some replicas stored and another
+    /// refused.
+    pub repairs: u64,
     /// Local clients accepted.
     pub clients: u64,
     /// Local clients refused at the `max_clients` limit (every client

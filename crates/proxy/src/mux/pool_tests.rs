@@ -377,3 +377,36 @@ fn a_multi_key_request_gathers_replies_from_several_servers() {
         assert!(keys.iter().all(|k| !node.holds(k)));
     }
 }
+
+#[test]
+fn replicas_that_disagree_answer_for_the_data_first_stored() {
+    let mut pool = Pool::new(3, 2);
+    let keys = pool.store_keys(60);
+    let key = keys
+        .iter()
+        .find(|k| pool.owners(k, 2)[0] == 0)
+        .unwrap()
+        .clone();
+    // Server 0 comes back empty: its keys are only on their second replica.
+    pool.kill(0);
+    pool.nodes[0].reachable = true;
+    while !pool.mux.link_usable(LinkId(0)) {
+        pool.advance(Duration::from_millis(1));
+    }
+    assert!(!pool.nodes[0].holds(&key));
+    // The id is taken on the second replica: the ADD is refused, and what
+    // the empty one stored meanwhile is deleted again.
+    assert_eq!(pool.ask(&[b"SET", &key, b"intruder", b"NX"]), "$-1\r\n");
+    assert!(!pool.nodes[0].holds(&key), "repaired");
+    assert_eq!(pool.mux.stats().repairs, 1);
+    assert_eq!(pool.ask(&[b"GET", &key]), bulk(&value_of(&key)));
+    // A DELETE that misses on one replica and finds the key on the other
+    // removed it.
+    assert_eq!(pool.ask(&[b"DEL", &key]), ":1\r\n");
+    assert_eq!(pool.ask(&[b"GET", &key]), "$-1\r\n");
+    // A new id is stored on both.
+    assert_eq!(pool.ask(&[b"SET", b"fresh", b"v", b"NX"]), "+OK\r\n");
+    for owner in pool.owners(b"fresh", 2) {
+        assert!(pool.nodes[owner].holds(b"fresh"));
+    }
+}

@@ -45,6 +45,16 @@ impl OpRef {
         }
     }
 
+    /// An operation of no request: a reply to it is dropped (for the
+    /// multiplexer's own repairs).
+    pub(crate) fn detached() -> OpRef {
+        OpRef {
+            key: usize::MAX,
+            serial: u64::MAX,
+            index: 0,
+        }
+    }
+
     /// The request it belongs to.
     pub(crate) fn request(self) -> RequestRef {
         RequestRef {
@@ -118,6 +128,12 @@ pub(crate) struct OpState {
     /// A replica answered that it holds nothing (the answer if no other
     /// replica holds it).
     pub missed: bool,
+    /// A write's reply held while other replicas may still contradict it
+    /// (see `settles_write`).
+    pub best: Option<ReplyBuf>,
+    /// The links that stored an ADD (bit `i`: link `i`), to undo it there
+    /// if another replica refused it.
+    pub stored_on: u64,
 }
 
 /// A client request in progress.
