@@ -6,12 +6,12 @@
 //! per server link.
 //!
 //! ```text
-//!  loss  0  1   3    7        15 ...  127   227   327 ... 9927 | 10027  +retry  +retry
-//!        ^ at once, then doubling to 100 ms apart for 10 s     | then every -retry
+//!  loss  0  1   3    7        15 ...  63   113   163 ... 9963 | 10013  +retry  +retry
+//!        ^ at once, then doubling to 50 ms apart for 10 s      | then every -retry
 //! ```
 //!
-//! A server that its supervisor restarts is found within 100 ms of
-//! listening again; one that stays away costs an attempt every `-retry`,
+//! A server that its supervisor restarts is found within 50 ms of
+//! listening again (plus the connect and the extension's probe); one that stays away costs an attempt every `-retry`,
 //! as with the original, which waited a whole `-retry` (5 s by default)
 //! before its first retry. A connection that closes within
 //! [`STABLE_AFTER`] of being made (a full server) keeps the pauses growing,
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 /// first is made at once). Each failed attempt doubles it.
 pub const FIRST_RETRY: Duration = Duration::from_millis(1);
 /// The longest pause in the first [`FAST_PHASE`] of an outage.
-pub const FAST_RETRY_CAP: Duration = Duration::from_millis(100);
+pub const FAST_RETRY_CAP: Duration = Duration::from_millis(50);
 /// How long an outage is retried every [`FAST_RETRY_CAP`] at most: long
 /// enough for a supervisor's restart and a warm start; then only every
 /// `-retry`, so that a fleet of clients does not keep dialling a server

@@ -253,6 +253,12 @@ struct Client {
     /// It asked to close (QUIT): nothing more is read; it is closed once
     /// its answers are written.
     quit: bool,
+    /// Its requests sent on to the pool and not answered yet.
+    in_progress: Vec<RequestRef>,
+    /// Its requests not sent yet, in order: the first touches a key that
+    /// an earlier ADD of this client has not settled (see
+    /// [`Mux::blocked_by_add`]).
+    held: VecDeque<RequestRef>,
 }
 
 /// The multiplexer; see the module documentation.
@@ -304,6 +310,7 @@ impl Mux {
                     s.name.clone(),
                     s.kind,
                     config.extension,
+                    servers.len() == 1,
                     config.first_uid,
                     Backoff::new(config.retry, now),
                     now,
@@ -437,6 +444,8 @@ impl Mux {
                 touched: false,
                 blocked: false,
                 quit: false,
+                in_progress: Vec::new(),
+                held: VecDeque::new(),
             },
         );
         self.stats.clients += 1;
@@ -456,7 +465,7 @@ impl Mux {
     /// I/O error, shutdown). Answers still to come for it are dropped.
     pub fn remove_client(&mut self, id: ClientId) {
         if self.client(id).is_some() {
-            self.clients.remove(&id.serial);
+            self.forget_client(id);
         }
     }
 
@@ -467,7 +476,7 @@ impl Mux {
         if self.client(id).is_none() || !self.client_settled(id) {
             return false;
         }
-        self.clients.remove(&id.serial);
+        self.forget_client(id);
         self.stats.clients_evicted += 1;
         true
     }
@@ -585,7 +594,7 @@ impl Mux {
                         // never sent.
                         self.expire_request(request, now);
                     } else {
-                        self.start_request(request, now);
+                        self.admit_request(id, request, now);
                     }
                     wrote |= self.client(id).is_some_and(|c| !c.answers.out().is_empty());
                     continue;
@@ -962,8 +971,20 @@ impl Mux {
         }
     }
 
+    /// Drops a client, and its requests never sent (those sent are
+    /// answered by the servers and dropped then).
+    fn forget_client(&mut self, id: ClientId) -> bool {
+        let Some(client) = self.clients.remove(&id.serial) else {
+            return false;
+        };
+        for request in client.held {
+            self.requests.remove(request);
+        }
+        true
+    }
+
     fn close_client(&mut self, id: ClientId, reason: ClientClose) {
-        if self.clients.remove(&id.serial).is_none() {
+        if !self.forget_client(id) {
             return;
         }
         match reason {
@@ -1054,6 +1075,85 @@ impl Mux {
         }
     }
 
+    /// Starts a client's new request, or holds it behind an earlier one.
+    ///
+    /// With replicas, an ADD is settled only once every replica has
+    /// answered, and where some refused it, it is deleted again where it
+    /// was stored. A later request of the same client on that key, sent
+    /// meanwhile, could read the data of the refused ADD from a replica
+    /// not yet repaired; so it waits (and every later request of the
+    /// client behind it, to keep their order) until the ADD is settled.
+    /// Requests on other keys, and every request of a client that does not
+    /// pipeline (a TLS server), never wait.
+    fn admit_request(&mut self, id: ClientId, request: RequestRef, now: Instant) {
+        let hold = self.config.replicas > 1
+            && self.client(id).is_some_and(|c| {
+                !c.held.is_empty() || self.blocked_by_add(&c.in_progress, request)
+            });
+        let Some(client) = self.client_mut(id) else {
+            return;
+        };
+        if hold {
+            client.held.push_back(request);
+        } else {
+            client.in_progress.push(request);
+            self.start_request(request, now);
+        }
+    }
+
+    /// Whether `request` touches a key that an ADD among `earlier` has not
+    /// settled.
+    fn blocked_by_add(&self, earlier: &[RequestRef], request: RequestRef) -> bool {
+        let Some(new) = self.requests.get(request) else {
+            return false;
+        };
+        earlier
+            .iter()
+            .filter_map(|&r| self.requests.get(r))
+            .any(|old| {
+                old.compose
+                    .ops()
+                    .iter()
+                    .zip(&old.ops)
+                    .filter(|(op, state)| {
+                        state.reply.is_none()
+                            && matches!(
+                                op.op(),
+                                Op::Store {
+                                    mode: StoreMode::Add,
+                                    ..
+                                }
+                            )
+                    })
+                    .any(|(op, _)| new.compose.ops().iter().any(|o| o.key() == op.key()))
+            })
+    }
+
+    /// Starts the held requests of a client that are no longer blocked,
+    /// in order, after an ADD of its was settled or a request answered.
+    fn release_held(&mut self, id: ClientId, now: Instant) {
+        loop {
+            let Some(client) = self.client(id) else {
+                return;
+            };
+            let Some(&front) = client.held.front() else {
+                return;
+            };
+            let gone = self.requests.get(front).is_none();
+            if !gone && self.blocked_by_add(&client.in_progress, front) {
+                return;
+            }
+            let Some(client) = self.client_mut(id) else {
+                return;
+            };
+            client.held.pop_front();
+            if !gone {
+                client.in_progress.push(front);
+                self.start_request(front, now);
+            }
+        }
+    }
+
     /// Sends every operation of a new request on its way.
     fn start_request(&mut self, request: RequestRef, now: Instant) {
         let n = self.requests.get(request).map_or(0, |p| p.ops.len());
@@ -1062,8 +1162,14 @@ impl Mux {
         }
     }
 
-    /// Sends an operation to the servers that should see it next, or
-    /// decides its reply when none is left.
+    /// Sends an operation to the replicas that own its key now: the
+    /// first `replicas` live servers after it on the ring that were not
+    /// asked yet, all at once, reads as well as writes. Asking them together
+    /// keeps each client's requests in its order on every replica (a read
+    /// sent to the second replica only after the first missed could see a
+    /// write the client sent after it) and lets a dead replica cost no
+    /// wait. When none is left to ask, the operation is settled with what
+    /// is known.
     fn route(&mut self, op_ref: OpRef, now: Instant) {
         let replicas = self.config.replicas;
         let Some(pending) = self.requests.get_mut(op_ref.request()) else {
@@ -1080,27 +1186,22 @@ impl Mux {
             return;
         }
         let links = &mut self.links;
-        let owners: Vec<usize> = self
+        let tried = state.tried;
+        let next: Vec<usize> = self
             .ring
-            .owners(op.key(), replicas, |i| links[i].usable())
+            .owners(op.key(), links.len(), |i| links[i].usable())
+            .filter(|&i| tried & (1u64 << i) == 0)
+            .take(replicas)
             .collect();
-        let write = is_write(op.kind());
         let mut errors = Vec::new();
-        for owner in owners {
-            let bit = 1u64 << owner;
-            if state.tried & bit != 0 {
-                continue;
-            }
-            state.tried |= bit;
+        for owner in next {
+            state.tried |= 1u64 << owner;
             let link = &mut links[owner];
             match link.send(&op) {
                 Ok((uid, expect)) => {
                     link.flight.insert(uid, op_ref, expect, now);
-                    state.outstanding += 1;
+                    state.waiting |= 1u64 << owner;
                     self.stats.forwarded += 1;
-                    if !write {
-                        break;
-                    }
                 }
                 Err(why) => {
                     link.stats.failures += 1;
@@ -1108,32 +1209,47 @@ impl Mux {
                 }
             }
         }
-        let settled = state.outstanding == 0;
-        let known = state.best.take();
-        let missed = state.missed;
+        let settled = state.waiting == 0;
         for (link, why) in errors {
             self.note_send_error(link, why, op_ref);
         }
         if settled {
-            // Nobody left to ask: what a replica said, a miss if one said
-            // so, else no server could answer.
-            let reply = known.unwrap_or_else(|| {
-                if missed {
-                    ReplyBuf::new(&Reply::NotFound)
-                } else {
-                    ReplyBuf::unavailable()
-                }
-            });
-            self.finish_op(op_ref, reply, now);
+            self.settle_op(op_ref, now);
         }
     }
 
+    /// Settles an operation that has no replica left to hear from: with
+    /// what a replica said, a miss if one said so, else a failure.
+    fn settle_op(&mut self, op_ref: OpRef, now: Instant) {
+        let Some(state) = self
+            .requests
+            .get_mut(op_ref.request())
+            .and_then(|p| p.ops.get_mut(op_ref.index()))
+        else {
+            return;
+        };
+        let reply = match state.best.take() {
+            Some(reply) => reply,
+            None if state.misses > 0 => ReplyBuf::new(&Reply::NotFound),
+            None => ReplyBuf::unavailable(),
+        };
+        self.finish_op(op_ref, reply, now);
+    }
+
     /// A server's reply to one operation (`None`: it failed there).
+    ///
+    /// The first reply that settles the operation answers it (a hit; a
+    /// write's, see [`settles_write`]). Others are held until every
+    /// replica asked has answered. If none could answer (all failed), the
+    /// next live servers on the ring are asked: they own the key while
+    /// these are away. Once a replica has answered, the operation is not
+    /// sent further: a write it acknowledged is not copied to servers that
+    /// may then miss the client's later writes to that key.
     fn on_reply(&mut self, link: LinkId, entry: InFlight, reply: Option<ReplyBuf>, now: Instant) {
         let op_ref = entry.op;
         let Some(pending) = self.requests.get_mut(op_ref.request()) else {
-            // The request was answered already (an acknowledged write's
-            // other replicas, or past its deadline), or this was a repair.
+            // The request was answered already (by another replica, or at
+            // its deadline), or this was a repair.
             return;
         };
         let index = op_ref.index();
@@ -1143,19 +1259,27 @@ impl Mux {
         let Some(state) = pending.ops.get_mut(index) else {
             return;
         };
-        state.outstanding = state.outstanding.saturating_sub(1);
+        state.waiting &= !(1u64 << link.0);
         if state.reply.is_some() {
             return;
         }
-        let reply = reply.filter(|r| r.reply() != Reply::Unavailable);
-        let write = is_write(op.kind());
-        match reply {
-            Some(reply) if write => {
-                if settles_write(&op, &reply.reply()) {
+        let ring = &self.ring;
+        // Whether a replica before `link` on the ring is still to answer:
+        // its word comes first (a stand-in that took over while it was
+        // away may hold newer data only where it is missing).
+        let earlier_waiting = |link: usize, waiting: u64| {
+            ring.owners(op.key(), MAX_SERVERS, |_| true)
+                .take_while(|&i| i != link)
+                .any(|i| waiting & (1u64 << i) != 0)
+        };
+        if let Some(reply) = reply.filter(|r| r.reply() != Reply::Unavailable) {
+            let answer = reply.reply();
+            if is_write(op.kind()) {
+                if settles_write(&op, &answer) {
                     self.finish_op(op_ref, reply, now);
                     return;
                 }
-                // Held until the other replicas have answered.
+                state.answered = state.answered.saturating_add(1);
                 let add = matches!(
                     op,
                     Op::Store {
@@ -1163,10 +1287,10 @@ impl Mux {
                         ..
                     }
                 );
-                if add && reply.reply() == Reply::Stored {
+                if add && answer == Reply::Stored {
                     state.stored_on |= 1u64 << link.0;
                 }
-                let better = match (&state.best, reply.reply()) {
+                let better = match (&state.best, answer) {
                     (None, _) => true,
                     // An ADD refused anywhere was refused: the id is taken.
                     (Some(_), Reply::NotStored) => add,
@@ -1175,19 +1299,36 @@ impl Mux {
                 if better {
                     state.best = Some(reply);
                 }
-                if state.outstanding == 0 {
-                    self.route(op_ref, now);
+            } else if answer == Reply::NotFound {
+                state.answered = state.answered.saturating_add(1);
+                state.misses = state.misses.saturating_add(1);
+            } else {
+                // A hit: the first replica's in ring order among those
+                // that hit.
+                let first = match &state.hit {
+                    Some((held, _)) => !earlier_waiting(link.0, 1u64 << *held),
+                    None => true,
+                };
+                if first {
+                    state.hit = Some((link.0, reply));
                 }
             }
-            Some(reply) if reply.reply() == Reply::NotFound => {
-                state.missed = true;
-                self.route(op_ref, now);
+        }
+        if let Some((held, _)) = &state.hit {
+            if !earlier_waiting(*held, state.waiting) {
+                if let Some((_, hit)) = state.hit.take() {
+                    self.finish_op(op_ref, hit, now);
+                }
+                return;
             }
-            Some(reply) => self.finish_op(op_ref, reply, now),
-            // A failure: the next replica, if any. A write waits for the
-            // replicas still out before trying more.
-            None if write && state.outstanding > 0 => {}
-            None => self.route(op_ref, now),
+        }
+        if state.waiting != 0 {
+            return;
+        }
+        if state.answered > 0 {
+            self.settle_op(op_ref, now);
+        } else {
+            self.route(op_ref, now);
         }
     }
 
@@ -1239,6 +1380,16 @@ impl Mux {
         }
         state.reply = Some(reply);
         let repair = state.stored_on != 0;
+        let add = pending.op(op_ref.index()).is_some_and(|op| {
+            matches!(
+                op,
+                Op::Store {
+                    mode: StoreMode::Add,
+                    ..
+                }
+            )
+        });
+        let client = pending.client;
         pending.open -= 1;
         let done = pending.open == 0;
         if repair {
@@ -1246,6 +1397,9 @@ impl Mux {
         }
         if done {
             self.answer(request);
+        }
+        if add || done {
+            self.release_held(client, now);
         }
     }
 
@@ -1260,7 +1414,7 @@ impl Mux {
             .iter()
             .enumerate()
             .filter(|(_, s)| s.reply.is_none())
-            .map(|(i, s)| (i, s.missed, s.best.clone()))
+            .map(|(i, s)| (i, s.misses > 0, s.best.clone()))
             .collect();
         for (index, missed, known) in open {
             let reply = known.unwrap_or_else(|| {
@@ -1305,6 +1459,7 @@ impl Mux {
             self.stats.late_answers += 1;
             return;
         };
+        client.in_progress.retain(|&r| r != request);
         let mut out = std::mem::take(&mut self.scratch);
         out.clear();
         client.front.compose(&pending.compose, &replies, &mut out);
@@ -1314,7 +1469,7 @@ impl Mux {
             Ok(()) => self.mark_touched(id),
             Err(_) => {
                 let reason = not_reading(&client.answers);
-                self.clients.remove(&id.serial);
+                self.forget_client(id);
                 self.stats.clients_cut_off += 1;
                 self.events.push_back(Event::CloseClient(id, reason));
             }

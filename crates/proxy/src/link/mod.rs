@@ -176,6 +176,11 @@ pub(crate) struct Link {
     /// Whether the extension is offered on connect.
     probe: bool,
     probe_uid: u32,
+    /// Whether requests may wait for the next connect to complete (see
+    /// [`Link::connecting`]).
+    queue_on_connect: bool,
+    /// The only server of its pool.
+    solo: bool,
 }
 
 impl Link {
@@ -183,6 +188,7 @@ impl Link {
         name: String,
         kind: LinkKind,
         probe: bool,
+        solo: bool,
         first_uid: u32,
         backoff: Backoff,
         now: Instant,
@@ -204,6 +210,8 @@ impl Link {
             stats: LinkStats::default(),
             probe,
             probe_uid: 0,
+            queue_on_connect: true,
+            solo,
         }
     }
 
@@ -228,10 +236,19 @@ impl Link {
     }
 
     /// A connect is starting: forget the old connection's dialect.
+    ///
+    /// Requests are routed to it meanwhile (and wait for the connect, up
+    /// to the multiplexer's queueing limit) on its first connect, before
+    /// anything failed, and always for the only server of a pool. A server
+    /// of a larger pool that has failed is skipped until it is connected
+    /// again: were it taken back on each of its reconnect attempts, a key's
+    /// replicas would change from one request to the next, and a delete
+    /// sent while it was in could miss the stand-in that holds the key
+    /// while it is out.
     pub(crate) fn connecting(&mut self, now: Instant) {
         self.state = LinkState::Connecting {
             since: now,
-            queueing: true,
+            queueing: self.queue_on_connect || self.solo,
         };
         self.backoff.attempt(now);
         self.wire = classic_wire();
@@ -275,6 +292,7 @@ impl Link {
         }
         let retry_at = self.backoff.lost(now);
         self.state = LinkState::Down { retry_at };
+        self.queue_on_connect = false;
         self.out.clear();
         self.wire = classic_wire();
         self.held.clear();

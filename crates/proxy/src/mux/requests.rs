@@ -4,7 +4,7 @@
 //!
 //! ```text
 //!   client request (one slot in the client's Answers)
-//!     └─ ops[0]: tried {b}, outstanding 1         -> link b, uid 17
+//!     └─ ops[0]: tried {b, c}, waiting {c}     -> link c, uid 17
 //!     └─ ops[1]: reply NotFound (a, then c missed) -> done
 //!   all ops done -> the front door composes the answer -> the slot
 //! ```
@@ -123,11 +123,17 @@ pub(crate) struct OpState {
     /// The links it was sent to (bit `i`: link `i`), so no replica is
     /// asked twice.
     pub tried: u64,
-    /// Sends still waiting for an answer.
-    pub outstanding: u16,
-    /// A replica answered that it holds nothing (the answer if no other
-    /// replica holds it).
-    pub missed: bool,
+    /// The links asked that have not answered yet (bit `i`: link `i`).
+    pub waiting: u64,
+    /// A read's hit from a replica that another, before it on the ring,
+    /// may still contradict: (link, reply).
+    pub hit: Option<(usize, ReplyBuf)>,
+    /// Replicas that answered a read with a miss (the answer if no other
+    /// holds the key).
+    pub misses: u16,
+    /// Replicas that answered a write without settling it (see
+    /// `settles_write`): they count as holding their copy.
+    pub answered: u16,
     /// A write's reply held while other replicas may still contradict it
     /// (see `settles_write`).
     pub best: Option<ReplyBuf>,

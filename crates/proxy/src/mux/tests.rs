@@ -303,7 +303,7 @@ fn reconnects_back_off_from_a_millisecond_to_retry() {
     });
     let start = sim.now;
     sim.mux.handle_timeout(sim.now);
-    // Refused again and again: 1, 2, 4 ... ms apart, at most 100 ms apart
+    // Refused again and again: 1, 2, 4 ... ms apart, at most 50 ms apart
     // for the first 10 s, then every -retry.
     let mut due = Vec::new();
     while due.last().is_none_or(|&ms| ms < 12_000) {
@@ -316,10 +316,10 @@ fn reconnects_back_off_from_a_millisecond_to_retry() {
         sim.mux.handle_timeout(sim.now);
         due.push((at - start).as_millis());
     }
-    assert_eq!(due[..10], [1, 3, 7, 15, 31, 63, 127, 227, 327, 427]);
+    assert_eq!(due[..10], [1, 3, 7, 15, 31, 63, 113, 163, 213, 263]);
     let fast = due.iter().filter(|&&ms| ms < 10_000).count();
-    assert_eq!(due[fast - 1], 9_927);
-    assert_eq!(due[fast..], [10_027, 10_527, 11_027, 11_527, 12_027]);
+    assert_eq!(due[fast - 1], 9_963);
+    assert_eq!(due[fast..], [10_013, 10_513, 11_013, 11_513, 12_013]);
     // Connected, but closed at once (a full server): still backing off.
     assert_eq!(sim.events(), vec![Event::Connect(L0)]);
     sim.mux.upstream_connected(L0, sim.now);
