@@ -82,7 +82,7 @@ pub struct Args {
 
     /// Longest pause between attempts to (re)connect to the server, in ms:
     /// after a loss they start at once and back off from 1 ms (at most
-    /// 100 ms apart for the first 10 s)
+    /// 50 ms apart for the first 10 s)
     #[arg(long, value_name = "MS", default_value_t = DEFAULT_RETRY.as_millis() as u64,
           value_parser = clap::value_parser!(u64).range(1..=MAX_MS))]
     pub retry: u64,
