@@ -12,6 +12,12 @@
 //! hits. One more test does the same over unix sockets (`redis:/path`,
 //! `memcache:/path`).
 //!
+//! Then the way a fleet runs it: each node talks to its own `dc_client`
+//! (RESP and memcache front doors on unix sockets), which carries the
+//! sessions to dc_server over the protocol extension; and each node's
+//! dc_client on a pool of two dc_servers with `-replicas 2`, one of them
+//! killed between the handshake on A and the resumption on B.
+//!
 //! The same scenario also runs against the real `redis-server` and
 //! `memcached` (the `reference_*` tests): if those pass and the dc_server
 //! ones fail, the fault is dc_server's, not the Apache setup's.
@@ -680,4 +686,209 @@ fn unix_sockets_sessions_shared_through_dc_server() {
         &format!("memcache:{}", memcache.display()),
         &backend,
     );
+}
+
+// ---- through each node's dc_client ------------------------------------
+
+/// A node's dc_client: RESP and memcache front doors on unix sockets in a
+/// directory of its own, in front of `servers`.
+struct Sidecar {
+    dc: Daemon,
+    redis: PathBuf,
+    memcache: PathBuf,
+}
+
+impl Sidecar {
+    fn start(servers: &[String], replicas: usize) -> Sidecar {
+        let dir = tempfile::Builder::new()
+            .prefix("dc-client-")
+            .tempdir()
+            .expect("tempdir");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let redis = dir.path().join("redis.sock");
+        let memcache = dir.path().join("memcache.sock");
+        let mut args = vec![
+            "-listen-redis".to_string(),
+            format!("UNIX:{}", redis.display()),
+            "-listen-memcache".to_string(),
+            format!("UNIX:{}", memcache.display()),
+            "-replicas".to_string(),
+            replicas.to_string(),
+        ];
+        for server in servers {
+            args.extend(["-server".to_string(), server.clone()]);
+        }
+        if is_root() {
+            // The workers connect, as nobody:nogroup.
+            args.extend(["-sockgroup", "nogroup", "-sockperms", "660"].map(String::from));
+        }
+        let dc = Daemon::start_in(
+            dir,
+            "dc_client",
+            &args,
+            &format!("UNIX:{}", redis.display()),
+        );
+        Conn::connect(&format!("UNIX:{}", memcache.display()));
+        for server in servers {
+            assert!(
+                dc.wait_for_log(&format!("connected to {server}"), APACHE_TIMEOUT),
+                "dc_client did not connect to {server}:\n{}",
+                dc.stderr()
+            );
+        }
+        Sidecar {
+            dc,
+            redis,
+            memcache,
+        }
+    }
+
+    /// The `SSLSessionCache` argument for this node's socket.
+    fn spec(&self, cache: Cache) -> String {
+        let path = match cache {
+            Cache::Redis => &self.redis,
+            Cache::Memcache => &self.memcache,
+        };
+        format!("{}:{}", cache.provider(), path.display())
+    }
+}
+
+/// dc_servers on loopback, with their metrics.
+fn dc_servers(n: usize) -> Vec<(Daemon, String)> {
+    (0..n)
+        .map(|_| {
+            let metrics = tcp_address(free_port());
+            let server = dc_e2e::start_server(&["-metrics", &metrics]);
+            (server, metrics)
+        })
+        .collect()
+}
+
+/// The cache hits and stores a dc_server counted, over every protocol.
+fn hits_and_stores(metrics: &str) -> (f64, f64) {
+    let text = scrape(metrics).unwrap_or_default();
+    let hits = sample(
+        &text,
+        "distcache_store_operations_total",
+        &["operation=\"get\"", "result=\"hit\""],
+    );
+    let stores = sample(
+        &text,
+        "distcache_store_operations_total",
+        &["operation=\"store\"", "result=\"stored\""],
+    );
+    (hits, stores)
+}
+
+/// Two nodes, each with `SSLSessionCache` on its own dc_client, one
+/// dc_server behind both: sessions made on either resume on the other, and
+/// went through the server.
+fn shares_sessions_through_sidecars(cache: Cache, tls: Tls) {
+    let servers = dc_servers(1);
+    let addresses = vec![servers[0].0.address.clone()];
+    let (sa, sb) = (Sidecar::start(&addresses, 1), Sidecar::start(&addresses, 1));
+    let cert = Cert::new();
+    let a = Apache::start("a", &sa.spec(cache), tls, &cert);
+    let b = Apache::start("b", &sb.spec(cache), tls, &cert);
+    let work = tempfile::tempdir().expect("tempdir");
+    let backend = Backend::Reference(servers.into_iter().next().unwrap().0);
+    make_and_resume(&a, &b, tls, work.path(), &backend);
+    make_and_resume(&b, &a, tls, work.path(), &backend);
+    drop(backend);
+    for side in [&sa, &sb] {
+        assert!(
+            !side.dc.stderr().contains("speaks distcache 1.x only"),
+            "dc_client did not negotiate the extension:\n{}",
+            side.dc.stderr()
+        );
+    }
+}
+
+#[test]
+fn redis_tls12_sessions_shared_through_each_nodes_dc_client() {
+    shares_sessions_through_sidecars(Cache::Redis, Tls::V12);
+}
+
+#[test]
+fn memcache_tls13_sessions_shared_through_each_nodes_dc_client() {
+    shares_sessions_through_sidecars(Cache::Memcache, Tls::V13);
+}
+
+/// Each node's dc_client on a pool of two dc_servers with `-replicas 2`:
+/// one dc_server is killed between the handshake on A and the resumption
+/// on B, and B still resumes.
+fn survives_a_server_kill_between_nodes(cache: Cache, tls: Tls) {
+    let mut servers: Vec<Option<(Daemon, String)>> = dc_servers(2).into_iter().map(Some).collect();
+    let addresses: Vec<String> = servers
+        .iter()
+        .map(|s| s.as_ref().unwrap().0.address.clone())
+        .collect();
+    let (sa, sb) = (Sidecar::start(&addresses, 2), Sidecar::start(&addresses, 2));
+    let cert = Cert::new();
+    let a = Apache::start("a", &sa.spec(cache), tls, &cert);
+    let b = Apache::start("b", &sb.spec(cache), tls, &cert);
+    let work = tempfile::tempdir().expect("tempdir");
+    for victim in 0..2 {
+        let session = work.path().join(format!("a-{victim}.pem"));
+        let made = a.request(tls, "-sess_out", &session);
+        assert!(made.contains(&format!("New, {}", tls.name())), "{made}");
+        // Both servers hold the session (replicas 2) before one dies.
+        let deadline = Instant::now() + METRICS_TIMEOUT;
+        for (_, metrics) in servers.iter().flatten() {
+            while hits_and_stores(metrics).1 < 1.0 {
+                assert!(Instant::now() < deadline, "no store on {metrics}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        if victim == 1 {
+            // The first kill's survivor holds every session now; bring the
+            // victim of the first round back empty, then kill the other.
+            let address = addresses[0].clone();
+            let metrics = tcp_address(free_port());
+            let args = ["-listen", &address, "-metrics", &metrics].map(String::from);
+            servers[0] = Some((Daemon::start("dc_server", &args, &address), metrics));
+            for side in [&sa, &sb] {
+                let line = format!("connected to {address} again");
+                assert!(
+                    side.dc.wait_for_log(&line, APACHE_TIMEOUT),
+                    "{}",
+                    side.dc.stderr()
+                );
+            }
+            // The session made just now is on both.
+            let again = work.path().join("a-again.pem");
+            let made = a.request(tls, "-sess_out", &again);
+            assert!(made.contains(&format!("New, {}", tls.name())), "{made}");
+            std::fs::rename(&again, &session).unwrap();
+        }
+        let (killed, _) = servers[victim].take().unwrap();
+        killed.signal(Signal::SIGKILL);
+        drop(killed);
+        let resumed = b.request(tls, "-sess_in", &session);
+        assert!(
+            resumed.contains(&format!("Reused, {}", tls.name())),
+            "dc_server {victim} killed between A and B: B did not resume:\n{resumed}\n\
+             --- B's error log:\n{}\n--- B's dc_client:\n{}",
+            b.error_log(),
+            sb.dc.stderr()
+        );
+        eprintln!(
+            "{} {}: dc_server {victim} killed between A and B, B resumed",
+            cache.provider(),
+            tls.name()
+        );
+        if victim == 1 {
+            break;
+        }
+    }
+}
+
+#[test]
+fn redis_pool_of_two_with_replicas_survives_a_kill_between_the_nodes() {
+    survives_a_server_kill_between_nodes(Cache::Redis, Tls::V12);
+}
+
+#[test]
+fn memcache_pool_of_two_with_replicas_survives_a_kill_between_the_nodes() {
+    survives_a_server_kill_between_nodes(Cache::Memcache, Tls::V13);
 }

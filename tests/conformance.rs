@@ -14,6 +14,11 @@
 //! that they are deterministic (a script that differs real against real
 //! says nothing about dc_server).
 //!
+//! The same scripts then run through dc_client's front doors in front of
+//! dc_server (what an application on a node sees from its sidecar), and
+//! with no server behind dc_client every request gets its protocol's
+//! failure at once.
+//!
 //! Then real clients (redis-cli, redis-benchmark, the `redis` and
 //! `memcache` crates) talk to dc_server, and bad input on each new
 //! listener closes or throttles that connection only, with a log line.
@@ -1842,6 +1847,144 @@ fn memcache_binary_answers_like_memcached() {
     let real = start_memcached();
     let fd = dc();
     diff_scripts(&binary_scripts(), real.port, fd.memcache_port, false);
+}
+
+/// A node's dc_client in front of dc_server: RESP and memcache on free
+/// loopback ports, carried to dc_server over the protocol extension. What
+/// an application talking to its local dc_client sees must be what it
+/// would see from dc_server, so the same scripts hold it to the real
+/// servers.
+struct Sidecar {
+    _server: Daemon,
+    dc: Daemon,
+    redis_port: u16,
+    memcache_port: u16,
+}
+
+fn sidecar(extra: &[&str]) -> Sidecar {
+    let server = dc_e2e::start_server(&[]);
+    for _ in 0..3 {
+        let (redis, memcache) = (free_port(), free_port());
+        if redis == memcache {
+            continue;
+        }
+        let mut args = vec![
+            "-listen-redis".to_string(),
+            tcp_address(redis),
+            "-listen-memcache".to_string(),
+            tcp_address(memcache),
+            "-server".to_string(),
+            server.address.clone(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let started = std::panic::catch_unwind(|| {
+            let mut dc = Daemon::start("dc_client", &args, &tcp_address(redis));
+            Conn::connect(&tcp_address(memcache));
+            assert!(dc.is_running(), "dc_client exited: {}", dc.stderr());
+            assert!(dc.wait_for_log("connected to", Duration::from_secs(5)));
+            dc
+        });
+        if let Ok(dc) = started {
+            return Sidecar {
+                _server: server,
+                dc,
+                redis_port: redis,
+                memcache_port: memcache,
+            };
+        }
+    }
+    panic!("could not start dc_client on free ports");
+}
+
+#[test]
+fn resp_through_dc_client_answers_like_redis() {
+    let real = start_redis();
+    let side = sidecar(&[]);
+    diff_scripts(&resp_scripts(), real.port, side.redis_port, false);
+    assert!(
+        !side.dc.stderr().contains("1.x only"),
+        "{}",
+        side.dc.stderr()
+    );
+}
+
+#[test]
+fn resp_auth_through_dc_client_answers_like_redis() {
+    let real = start_redis_with(&["--requirepass", "secret"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("password");
+    std::fs::write(&file, "secret\n").unwrap();
+    let side = sidecar(&["-redis-password-file", file.to_str().unwrap()]);
+    diff_scripts(&[resp_auth_script()], real.port, side.redis_port, false);
+}
+
+#[test]
+fn memcache_text_through_dc_client_answers_like_memcached() {
+    let real = start_memcached();
+    let side = sidecar(&[]);
+    diff_scripts(&text_scripts(), real.port, side.memcache_port, false);
+}
+
+#[test]
+fn memcache_binary_through_dc_client_answers_like_memcached() {
+    let real = start_memcached();
+    let side = sidecar(&[]);
+    diff_scripts(&binary_scripts(), real.port, side.memcache_port, false);
+}
+
+/// With no server to ask, every request that needs one is answered at
+/// once with its protocol's own failure, and the rest as usual.
+#[test]
+fn dc_client_front_doors_fail_fast_without_a_server() {
+    let dead = tcp_address(free_port());
+    let (redis, memcache) = (free_port(), free_port());
+    let args = [
+        "-listen-redis",
+        &tcp_address(redis),
+        "-listen-memcache",
+        &tcp_address(memcache),
+        "-server",
+        &dead,
+    ]
+    .map(String::from);
+    let dc = Daemon::start("dc_client", &args, &tcp_address(redis));
+    Conn::connect(&tcp_address(memcache));
+    assert!(dc.wait_for_log("protocol's failure at once", Duration::from_secs(5)));
+    let ask = |port: u16, request: &[u8], want: &[u8]| {
+        let mut conn = Conn::connect(&tcp_address(port));
+        let started = Instant::now();
+        conn.send(request);
+        let got = conn.recv(want.len());
+        assert_eq!(esc(&got), esc(want), "{}", dc.stderr());
+        // Far below -timeout (1 s): nothing waited for the dead server.
+        assert!(
+            started.elapsed() < Duration::from_millis(200),
+            "{:?}",
+            started.elapsed()
+        );
+    };
+    ask(redis, &c("GET k"), b"-ERR cache unavailable\r\n");
+    ask(redis, &c("SET k v"), b"-ERR cache unavailable\r\n");
+    ask(redis, &c("PING"), b"+PONG\r\n");
+    ask(
+        memcache,
+        b"get k\r\n",
+        b"SERVER_ERROR temporarily unavailable\r\n",
+    );
+    ask(
+        memcache,
+        b"set k 0 0 1\r\nv\r\n",
+        b"SERVER_ERROR temporarily unavailable\r\n",
+    );
+    ask(memcache, b"version\r\n", b"VERSION ");
+    // Binary GET: a response, same opcode and opaque, a failure status.
+    let mut conn = Conn::connect(&tcp_address(memcache));
+    conn.send(&bin(0x00, b"k", b"", b"", 0x1234));
+    let header = conn.recv(24);
+    assert_eq!(header[0], 0x81);
+    assert_eq!(header[1], 0x00);
+    assert_ne!(&header[6..8], b"\x00\x00", "a failure status");
+    assert_eq!(&header[12..16], &0x1234u32.to_be_bytes());
 }
 
 #[test]

@@ -14,7 +14,11 @@
 //!   00:10:00`); each node has its own `BanTable`, so only the cache can
 //!   carry the ban to B, which must then refuse 127.0.0.1 with a 530.
 //!
-//! The cache is dc_server. For differential debugging, set
+//! The cache is dc_server, reached directly, or the way a fleet runs it:
+//! each node through its own dc_client (`-listen-redis`,
+//! `-listen-memcache` on loopback), which carries everything to dc_server
+//! over the protocol extension (the `*_through_each_nodes_dc_client`
+//! tests). For differential debugging, set
 //! `DC_E2E_PROFTPD_CACHE=reference` to run the same tests against the real
 //! redis-server and memcached instead (not needed, and not used, in CI).
 //!
@@ -51,9 +55,47 @@ enum Door {
 enum Cache {
     Server(FrontDoors),
     Reference(Daemon),
+    /// dc_server behind one dc_client per node.
+    /// (The server, then node a's and node b's dc_client.)
+    Sidecars(Box<[Daemon; 3]>),
+}
+
+/// A node's dc_client, serving `door` on a free loopback port, in front of
+/// `server`; and that port.
+fn sidecar(door: Door, server: &str) -> (Daemon, u16) {
+    for _ in 0..3 {
+        let port = free_port();
+        let option = match door {
+            Door::Redis => "-listen-redis",
+            Door::Memcache => "-listen-memcache",
+        };
+        let args = [option, &tcp_address(port), "-server", server].map(String::from);
+        let started = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let mut dc = Daemon::start("dc_client", &args, &tcp_address(port));
+            assert!(dc.is_running(), "dc_client exited: {}", dc.stderr());
+            assert!(
+                dc.wait_for_log(&format!("connected to {server}"), IO_TIMEOUT),
+                "dc_client did not connect: {}",
+                dc.stderr()
+            );
+            dc
+        }));
+        if let Ok(dc) = started {
+            return (dc, port);
+        }
+    }
+    panic!("could not start dc_client on a free port");
 }
 
 impl Cache {
+    /// dc_server behind a dc_client for each node; the nodes' ports.
+    fn sidecars(door: Door) -> (Cache, u16, u16) {
+        let server = dc_e2e::start_server(&[]);
+        let (a, port_a) = sidecar(door, &server.address);
+        let (b, port_b) = sidecar(door, &server.address);
+        (Cache::Sidecars(Box::new([server, a, b])), port_a, port_b)
+    }
+
     fn start(door: Door) -> (Cache, u16) {
         if std::env::var("DC_E2E_PROFTPD_CACHE").as_deref() == Ok("reference") {
             let port = free_port();
@@ -94,6 +136,16 @@ impl Cache {
         match self {
             Cache::Server(doors) => doors.server.stderr(),
             Cache::Reference(daemon) => daemon.stderr(),
+            Cache::Sidecars(daemons) => format!(
+                "{}
+--- node a's dc_client:
+{}
+--- node b's dc_client:
+{}",
+                daemons[0].stderr(),
+                daemons[1].stderr(),
+                daemons[2].stderr()
+            ),
         }
     }
 }
@@ -307,9 +359,19 @@ struct Fleet {
 impl Fleet {
     fn start(door: Door) -> Fleet {
         let (cache, cache_port) = Cache::start(door);
+        Fleet::with(door, cache, cache_port, cache_port)
+    }
+
+    /// Two nodes, each through its own dc_client.
+    fn with_sidecars(door: Door) -> Fleet {
+        let (cache, port_a, port_b) = Cache::sidecars(door);
+        Fleet::with(door, cache, port_a, port_b)
+    }
+
+    fn with(door: Door, cache: Cache, port_a: u16, port_b: u16) -> Fleet {
         let cert = Certificate::make();
-        let a = Node::start("a", door, cache_port, &cert);
-        let b = Node::start("b", door, cache_port, &cert);
+        let a = Node::start("a", door, port_a, &cert);
+        let b = Node::start("b", door, port_b, &cert);
         Fleet {
             a,
             b,
@@ -457,14 +519,12 @@ impl Ftp {
     }
 }
 
-fn tls_sessions_are_shared(door: Door) {
-    let fleet = Fleet::start(door);
+fn tls_sessions_are_shared(fleet: Fleet) {
     fleet.resumes(&fleet.a, &fleet.b, "made-on-a");
     fleet.resumes(&fleet.b, &fleet.a, "made-on-b");
 }
 
-fn bans_are_shared(door: Door) {
-    let fleet = Fleet::start(door);
+fn bans_are_shared(fleet: Fleet) {
     let (a, b) = (&fleet.a, &fleet.b);
     let expect = |what: &str, reply: String, start: &str| {
         assert!(
@@ -502,20 +562,40 @@ fn bans_are_shared(door: Door) {
 
 #[test]
 fn tls_sessions_are_shared_over_redis() {
-    tls_sessions_are_shared(Door::Redis);
+    tls_sessions_are_shared(Fleet::start(Door::Redis));
 }
 
 #[test]
 fn tls_sessions_are_shared_over_memcache() {
-    tls_sessions_are_shared(Door::Memcache);
+    tls_sessions_are_shared(Fleet::start(Door::Memcache));
 }
 
 #[test]
 fn bans_are_shared_over_redis() {
-    bans_are_shared(Door::Redis);
+    bans_are_shared(Fleet::start(Door::Redis));
 }
 
 #[test]
 fn bans_are_shared_over_memcache() {
-    bans_are_shared(Door::Memcache);
+    bans_are_shared(Fleet::start(Door::Memcache));
+}
+
+#[test]
+fn tls_sessions_are_shared_over_redis_through_each_nodes_dc_client() {
+    tls_sessions_are_shared(Fleet::with_sidecars(Door::Redis));
+}
+
+#[test]
+fn tls_sessions_are_shared_over_memcache_through_each_nodes_dc_client() {
+    tls_sessions_are_shared(Fleet::with_sidecars(Door::Memcache));
+}
+
+#[test]
+fn bans_are_shared_over_redis_through_each_nodes_dc_client() {
+    bans_are_shared(Fleet::with_sidecars(Door::Redis));
+}
+
+#[test]
+fn bans_are_shared_over_memcache_through_each_nodes_dc_client() {
+    bans_are_shared(Fleet::with_sidecars(Door::Memcache));
 }

@@ -1143,6 +1143,10 @@ impl Proxy {
     fn on_disconnect(&mut self, link: LinkId, loss: UpstreamLoss, now: Instant) {
         let state = self.mux.link_state(link);
         let pool = self.upstreams.len() > 1;
+        let distcache_only = self
+            .listeners
+            .iter()
+            .all(|(_, kind)| *kind == FrontKind::Distcache);
         let Some(up) = self.upstreams.get_mut(link.0) else {
             return;
         };
@@ -1155,8 +1159,11 @@ impl Proxy {
         // What requests get meanwhile.
         let meanwhile = if pool {
             "its keys go to the next server of the ring until it is back".to_owned()
-        } else {
+        } else if distcache_only {
             "answering DISCONNECTED until it is back".to_owned()
+        } else {
+            "answering every request with its protocol's failure at once until it is back"
+                .to_owned()
         };
         let log = &mut up.log;
         let was_up = log.up_since.take().is_some();
