@@ -65,7 +65,9 @@ pub struct Args {
     /// Address of a cache server (required), e.g. IP:cachehost:9001 or
     /// cachehost:9001. Repeat it for a pool: each key goes to the server
     /// that owns it on a ketama ring (adding or removing one of N servers
-    /// moves about 1/N of the keys)
+    /// moves about 1/N of the keys). A Redis or Valkey backend instead:
+    /// redis://host:port[/db], redis+sentinel://h1:26379,h2:26379/MASTER,
+    /// redis+cluster://h1:p1,h2:p2 (rediss... for TLS)
     #[arg(long, value_name = "ADDR", action = clap::ArgAction::Append)]
     pub server: Vec<String>,
 
@@ -117,6 +119,23 @@ pub struct Args {
     #[arg(long = "max-clients", value_name = "N", default_value_t = DEFAULT_MAX_CLIENTS,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     pub max_clients: usize,
+
+    /// File holding the password for the Redis backend (its first line;
+    /// never on the command line)
+    #[arg(long = "backend-password-file", value_name = "FILE")]
+    pub backend_password_file: Option<PathBuf>,
+
+    /// Put this before every key stored in the Redis backend, e.g. sess:
+    /// (none by default: the keys are the applications' own, as if they
+    /// talked to Redis directly)
+    #[arg(long = "backend-prefix", value_name = "PREFIX", default_value = "")]
+    pub backend_prefix: String,
+
+    /// Longest lifetime of an entry in the Redis backend, in seconds,
+    /// whatever a client asked for (and for one that asked for none)
+    #[arg(long = "backend-max-ttl", value_name = "SECS", default_value_t = 86_400,
+          value_parser = clap::value_parser!(u64).range(1..=315_360_000))]
+    pub backend_max_ttl: u64,
 
     #[command(flatten)]
     pub service: dc_service::ServiceArgs,

@@ -10,8 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use dc_proxy::driver::{ListenSpec, UpstreamSpec};
 use dc_proxy::{FrontKind, Proxy, ProxyConfig, Shutdown, UpstreamTls};
+use dc_redis_backend::{BackendConfig, Target};
 use dc_resp::RespConfig;
 use nal::Address;
 
@@ -20,7 +23,10 @@ use dc_client::args::Args;
 fn main() -> ExitCode {
     let args: Args = dc_cli::parse();
     args.service.start_logging();
-    let password = args.redis_password_file.as_deref().map(read_password);
+    let password = args
+        .redis_password_file
+        .as_deref()
+        .map(|f| read_password("-redis-password-file", f));
     let redis = FrontKind::Redis(Arc::new(RespConfig { password }));
     let listen: Vec<ListenSpec> = args
         .listeners()
@@ -34,11 +40,27 @@ fn main() -> ExitCode {
             },
         })
         .collect();
-    let servers: Vec<Address> = args
+    let (urls, servers): (Vec<&str>, Vec<&str>) = args
         .servers()
         .unwrap_or_else(|e| dc_cli::fail(e))
         .into_iter()
-        .map(server_address)
+        .partition(|s| Target::is_redis_url(s));
+    let servers: Vec<Address> = servers.into_iter().map(server_address).collect();
+    let backend_password = args
+        .backend_password_file
+        .as_deref()
+        .map(|f| String::from_utf8_lossy(&read_password("-backend-password-file", f)).into_owned());
+    let backends: Vec<BackendConfig> = urls
+        .into_iter()
+        .map(|url| BackendConfig {
+            target: Target::parse(url).unwrap_or_else(|e| dc_cli::fail(e)),
+            password: backend_password.clone(),
+            prefix: args.backend_prefix.as_bytes().to_vec(),
+            // An operation fails at the latest when dc_client would give
+            // up on it.
+            timeout: args.mux_config().timeout.unwrap_or(Duration::from_secs(5)),
+            max_ttl: args.backend_max_ttl.saturating_mul(1000),
+        })
         .collect();
     // Keys are read now, before any privilege drop.
     let tls = args
@@ -59,7 +81,12 @@ fn main() -> ExitCode {
         .as_deref()
         .map(|m| dc_metrics::parse_address(m).unwrap_or_else(|e| dc_cli::fail(e)));
     let mut mux = args.mux_config();
-    let reserve = descriptor_reserve(listen.len(), servers.len(), metrics_address.is_some());
+    let reserve = descriptor_reserve(
+        listen.len(),
+        servers.len(),
+        backends.len(),
+        metrics_address.is_some(),
+    );
     let fitted = dc_service::fit_connections("-max-clients", mux.max_clients, reserve)
         .unwrap_or_else(|e| dc_cli::fail(e));
     mux.max_clients = fitted.connections;
@@ -70,6 +97,7 @@ fn main() -> ExitCode {
     let config = ProxyConfig {
         listen,
         servers,
+        backends,
         mux,
         killable: args.service.killable,
         spin: std::time::Duration::from_micros(args.spin_us),
@@ -111,11 +139,11 @@ fn server_address(value: &str) -> Address {
     }
 }
 
-/// The RESP password: the first line of `file`, which must not be empty.
-fn read_password(file: &Path) -> Vec<u8> {
+/// A password: the first line of `file`, which must not be empty.
+fn read_password(option: &str, file: &Path) -> Vec<u8> {
     let text = std::fs::read(file).unwrap_or_else(|e| {
         dc_cli::fail(format_args!(
-            "-redis-password-file: cannot read \"{}\": {e}",
+            "{option}: cannot read \"{}\": {e}",
             file.display()
         ))
     });
@@ -123,7 +151,7 @@ fn read_password(file: &Path) -> Vec<u8> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     if line.is_empty() {
         dc_cli::fail(format_args!(
-            "-redis-password-file: \"{}\" holds no password on its first line",
+            "{option}: \"{}\" holds no password on its first line",
             file.display()
         ));
     }
@@ -137,11 +165,18 @@ fn read_password(file: &Path) -> Vec<u8> {
 /// to replace it (2 each), the background lookups of the servers' names (4
 /// each: a DNS socket and the files the resolver reads), and the metrics
 /// exporter if asked for.
-fn descriptor_reserve(listeners: usize, servers: usize, metrics: bool) -> u64 {
+fn descriptor_reserve(listeners: usize, servers: usize, backends: usize, metrics: bool) -> u64 {
     let metrics = if metrics {
         dc_service::METRICS_RESERVE
     } else {
         0
     };
-    dc_service::BASE_RESERVE + listeners as u64 + 1 + 6 * servers as u64 + metrics
+    // A backend: its thread's runtime and waker, and a connection to each
+    // node of a cluster (or a sentinel and the master), counted as 32.
+    dc_service::BASE_RESERVE
+        + listeners as u64
+        + 1
+        + 6 * servers as u64
+        + 32 * backends as u64
+        + metrics
 }

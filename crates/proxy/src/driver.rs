@@ -44,6 +44,10 @@ use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 use thiserror::Error;
 
+use std::sync::Arc;
+
+use dc_redis_backend::{BackendConfig, RedisBackend};
+
 use crate::error::{ClientClose, LossReason, UpstreamLoss};
 use crate::front::FrontKind;
 use crate::link::{Dialect, LinkId, LinkState};
@@ -119,6 +123,9 @@ pub struct ProxyConfig {
     /// The cache servers (at least one), in the order given: a server's
     /// place on the ring depends on its name only, not on this order.
     pub servers: Vec<UpstreamSpec>,
+    /// Redis backends (`-server redis://...`), after the servers in the
+    /// pool.
+    pub backends: Vec<BackendConfig>,
     /// Retry, timeouts, limits and replicas.
     pub mux: MuxConfig,
     /// SIGUSR1 and SIGUSR2 stop the proxy (otherwise they are ignored).
@@ -237,6 +244,15 @@ struct Upstream {
     unsupported_log: RateLimitedLog,
 }
 
+/// A Redis backend of the pool: its thread, started by [`Proxy::run`].
+struct Backend {
+    config: BackendConfig,
+    name: String,
+    running: Option<RedisBackend>,
+    /// Replies taken from the thread, reused.
+    replies: Vec<(u32, dc_ops::ReplyBuf)>,
+}
+
 /// The rate-limited warnings, one per kind.
 #[derive(Debug)]
 struct Logs {
@@ -284,6 +300,8 @@ pub struct Proxy {
     /// Given up when accept runs out of descriptors.
     spare: SpareDescriptor,
     upstreams: Vec<Upstream>,
+    /// The Redis backends; backend `i` is link `upstreams.len() + i`.
+    backends: Vec<Backend>,
     mux: Mux,
     config: ProxyConfig,
     /// The last poll's events: token, and whether the peer hung up.
@@ -308,7 +326,18 @@ impl Proxy {
             .iter()
             .map(|s| ring_name(&s.address))
             .collect();
-        let specs: Vec<ServerSpec> = names.iter().map(ServerSpec::server).collect();
+        let mut specs: Vec<ServerSpec> = names.iter().map(ServerSpec::server).collect();
+        let backends: Vec<Backend> = config
+            .backends
+            .iter()
+            .map(|b| Backend {
+                config: b.clone(),
+                name: b.target.describe(),
+                running: None,
+                replies: Vec::new(),
+            })
+            .collect();
+        specs.extend(backends.iter().map(|b| ServerSpec::backend(b.name.clone())));
         let mux = Mux::with_pool(config.mux, &specs, Instant::now())?;
         // The servers' names first: a typo fails before anything is bound.
         // Later lookups happen off the loop (see resolver).
@@ -346,6 +375,7 @@ impl Proxy {
             .servers
             .iter()
             .map(|s| s.address.to_string())
+            .chain(backends.iter().map(|b| b.name.clone()))
             .collect();
         let metrics = ProxyMetrics::new(&addresses, config.mux.max_clients);
         Ok(Proxy {
@@ -356,6 +386,7 @@ impl Proxy {
             idle: IdleList::new(),
             spare: SpareDescriptor::new(),
             upstreams,
+            backends,
             mux,
             config,
             tokens: Vec::new(),
@@ -401,7 +432,9 @@ impl Proxy {
             .upstreams
             .iter()
             .map(|u| u.spec.address.to_string())
+            .chain(self.backends.iter().map(|b| b.name.clone()))
             .collect();
+        self.start_backends()?;
         let replicas = if servers.len() > 1 {
             format!(
                 ", {} replica{} of each key",
@@ -473,6 +506,9 @@ impl Proxy {
                             return Ok(shutdown);
                         }
                     }
+                    Source::Upstream(link) if link.0 >= self.upstreams.len() => {
+                        self.drive_backend(link, now)
+                    }
                     Source::Upstream(link) => self.drive_upstream(link, now),
                     Source::Local(key) => self.drive_client(key, now),
                 }
@@ -482,9 +518,20 @@ impl Proxy {
     }
 
     fn publish(&mut self) {
+        let servers = self.upstreams.len();
         let links: Vec<_> = (0..self.mux.links())
             .map(LinkId)
-            .filter_map(|link| Some((self.mux.link_stats(link)?, self.mux.link_usable(link))))
+            .filter_map(|link| {
+                let up = match link.0.checked_sub(servers) {
+                    Some(b) => self
+                        .backends
+                        .get(b)
+                        .and_then(|b| b.running.as_ref())
+                        .is_some_and(RedisBackend::is_up),
+                    None => self.mux.link_usable(link),
+                };
+                Some((self.mux.link_stats(link)?, up))
+            })
             .collect();
         let gauges = Gauges {
             connections: self.locals.len(),
@@ -506,6 +553,7 @@ impl Proxy {
             for link in 0..self.upstreams.len() {
                 self.flush_upstream(LinkId(link), now);
             }
+            self.flush_backends();
             if !self.mux.has_events() && !self.mux.has_touched() {
                 return;
             }
@@ -1005,6 +1053,70 @@ impl Proxy {
         }
     }
 
+    /// Starts each backend's thread, with a waker for its replies. In
+    /// [`run`](Self::run), not [`bind`](Self::bind): a thread would not
+    /// survive the fork of `-daemon`, and it should run as the `-user`.
+    fn start_backends(&mut self) -> Result<(), ProxyError> {
+        let servers = self.upstreams.len();
+        for (i, backend) in self.backends.iter_mut().enumerate() {
+            let token = Token(UPSTREAM_BASE + servers + i);
+            let waker = Arc::new(
+                self.selector
+                    .waker(token)
+                    .map_err(io_err("creating a backend's waker"))?,
+            );
+            let wake: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+                let _ = waker.wake();
+            });
+            let running = RedisBackend::start(backend.config.clone(), wake)
+                .map_err(io_err("starting a backend's thread"))?;
+            backend.running = Some(running);
+        }
+        Ok(())
+    }
+
+    /// A backend's thread has replies: hand them to the multiplexer.
+    fn drive_backend(&mut self, link: LinkId, now: Instant) {
+        let Some(backend) = link
+            .0
+            .checked_sub(self.upstreams.len())
+            .and_then(|i| self.backends.get_mut(i))
+        else {
+            return;
+        };
+        let Some(running) = backend.running.as_ref() else {
+            return;
+        };
+        running.take_replies(&mut backend.replies);
+        let histogram = &self.metrics.upstream_seconds;
+        let server_histogram = self.metrics.server_seconds(link.0);
+        for (tag, reply) in backend.replies.drain(..) {
+            self.mux
+                .backend_reply(link, tag, Some(reply), now, |waited| {
+                    histogram.observe(waited.as_secs_f64());
+                    if let Some(h) = server_histogram {
+                        h.observe(waited.as_secs_f64());
+                    }
+                });
+        }
+    }
+
+    /// Hands the operations queued for each backend to its thread.
+    fn flush_backends(&mut self) {
+        let servers = self.upstreams.len();
+        for (i, backend) in self.backends.iter().enumerate() {
+            let Some(running) = backend.running.as_ref() else {
+                continue;
+            };
+            let Some(queue) = self.mux.backend_queue(LinkId(servers + i)) else {
+                continue;
+            };
+            for (tag, op) in queue.drain(..) {
+                running.submit(tag, op);
+            }
+        }
+    }
+
     fn drive_upstream(&mut self, link: LinkId, now: Instant) {
         let Some(upstream) = self.upstreams.get_mut(link.0) else {
             return;
@@ -1261,6 +1373,10 @@ impl Proxy {
         self.locals.clear();
         for up in &mut self.upstreams {
             up.conn = None;
+        }
+        // Their threads stop and are joined.
+        for backend in &mut self.backends {
+            backend.running = None;
         }
     }
 }

@@ -1,0 +1,395 @@
+//! The backend's thread: a single-threaded tokio runtime that runs each
+//! operation as a task on the current connection and hands the replies
+//! back to the event loop.
+//!
+//! Connection states:
+//!
+//! ```text
+//!   none --connect task--> up --an I/O or READONLY error--> none (reconnect)
+//!     ^-- failed: retry after a pause doubling from 10 ms to 1 s --'
+//! ```
+//!
+//! While there is no connection every operation is answered at once with
+//! a failure: a TLS server then does a full handshake instead of waiting.
+//! A cluster connection is never dropped: the cluster client follows slot
+//! moves and promotions by itself, and an operation that fails meanwhile
+//! fails alone.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use dc_ops::{Millis, OpBuf, ReplyBuf};
+use log::{debug, info, warn};
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
+use redis::{
+    AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, ErrorKind, ProtocolVersion,
+    RedisConnectionInfo, RedisError, TlsMode,
+};
+use tokio::sync::mpsc;
+
+use crate::command::Plan;
+use crate::target::{Node, Target, Topology};
+
+/// The first pause before connecting again; it doubles up to
+/// [`RECONNECT_MAX`].
+const RECONNECT_FIRST: Duration = Duration::from_millis(10);
+/// The longest pause between connect attempts.
+const RECONNECT_MAX: Duration = Duration::from_secs(1);
+
+/// How the backend is set up.
+#[derive(Debug, Clone)]
+pub struct BackendConfig {
+    /// Where Redis is.
+    pub target: Target,
+    /// The password (`AUTH`), from `-backend-password-file`.
+    pub password: Option<String>,
+    /// Put before every key (`-backend-prefix`), so that the sessions keep
+    /// to themselves in a Redis shared with other uses.
+    pub prefix: Vec<u8>,
+    /// The longest an operation (or a connect) may take; then it fails.
+    pub timeout: Duration,
+    /// The longest lifetime an entry gets (and one with none).
+    pub max_ttl: Millis,
+}
+
+/// What the thread and the event loop share.
+#[derive(Default)]
+struct Shared {
+    replies: Mutex<Vec<(u32, ReplyBuf)>>,
+    up: AtomicBool,
+}
+
+/// The handle the event loop holds; dropping it stops the thread.
+pub struct RedisBackend {
+    tx: Option<mpsc::UnboundedSender<(u32, OpBuf)>>,
+    shared: Arc<Shared>,
+    wake: Arc<dyn Fn() + Send + Sync>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for RedisBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBackend")
+            .field("up", &self.is_up())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisBackend {
+    /// Starts the thread; it connects at once. `wake` is called (from the
+    /// thread) whenever replies are ready.
+    pub fn start(
+        config: BackendConfig,
+        wake: Arc<dyn Fn() + Send + Sync>,
+    ) -> io::Result<RedisBackend> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared::default());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (thread_shared, thread_wake) = (Arc::clone(&shared), Arc::clone(&wake));
+        let thread = std::thread::Builder::new()
+            .name("redis-backend".into())
+            .spawn(move || {
+                let local = tokio::task::LocalSet::new();
+                local.block_on(&runtime, run(config, rx, thread_shared, thread_wake));
+            })?;
+        Ok(RedisBackend {
+            tx: Some(tx),
+            shared,
+            wake,
+            thread: Some(thread),
+        })
+    }
+
+    /// Hands an operation to the thread; its reply comes back tagged `tag`.
+    pub fn submit(&self, tag: u32, op: OpBuf) {
+        let sent = self
+            .tx
+            .as_ref()
+            .is_some_and(|tx| tx.send((tag, op)).is_ok());
+        if !sent {
+            // The thread is gone (it cannot be, short of a panic there):
+            // the operation fails, as any the backend cannot run.
+            self.push(tag, ReplyBuf::unavailable());
+        }
+    }
+
+    /// Moves the replies ready into `into` (cleared first).
+    pub fn take_replies(&self, into: &mut Vec<(u32, ReplyBuf)>) {
+        into.clear();
+        if let Ok(mut replies) = self.shared.replies.lock() {
+            std::mem::swap(into, &mut *replies);
+        }
+    }
+
+    /// Whether the thread holds a connection now.
+    pub fn is_up(&self) -> bool {
+        self.shared.up.load(Ordering::Relaxed)
+    }
+
+    fn push(&self, tag: u32, reply: ReplyBuf) {
+        push(&self.shared, &self.wake, tag, reply);
+    }
+}
+
+impl Drop for RedisBackend {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread's loop.
+        self.tx = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn push(shared: &Shared, wake: &Arc<dyn Fn() + Send + Sync>, tag: u32, reply: ReplyBuf) {
+    if let Ok(mut replies) = shared.replies.lock() {
+        replies.push((tag, reply));
+    }
+    wake();
+}
+
+/// A connection to run commands on.
+#[derive(Clone)]
+enum Conn {
+    One(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl Conn {
+    async fn query(&mut self, cmd: &redis::Cmd) -> Result<redis::Value, RedisError> {
+        match self {
+            Conn::One(c) => c.req_packed_command(cmd).await,
+            Conn::Cluster(c) => c.req_packed_command(cmd).await,
+        }
+    }
+}
+
+/// Whether an error means the connection is no good (rather than the
+/// operation).
+fn breaks_connection(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || e.kind() == ErrorKind::ReadOnly
+}
+
+/// What connect tasks and operation tasks tell the loop.
+enum Note {
+    Connected(Conn),
+    ConnectFailed(String),
+    /// Connection `generation` broke.
+    Broken(u64, String),
+}
+
+async fn run(
+    config: BackendConfig,
+    mut ops: mpsc::UnboundedReceiver<(u32, OpBuf)>,
+    shared: Arc<Shared>,
+    wake: Arc<dyn Fn() + Send + Sync>,
+) {
+    let target = config.target.describe();
+    let (notes_tx, mut notes) = mpsc::unbounded_channel::<Note>();
+    let mut current: Option<(Conn, u64)> = None;
+    let mut generation = 0u64;
+    let mut connecting = false;
+    let mut pause = RECONNECT_FIRST;
+    let mut retry_at = Some(tokio::time::Instant::now());
+    let mut failures = 0u64;
+    loop {
+        if current.is_none()
+            && !connecting
+            && retry_at.is_some_and(|t| t <= tokio::time::Instant::now())
+        {
+            connecting = true;
+            retry_at = None;
+            let (config, notes_tx) = (config.clone(), notes_tx.clone());
+            tokio::task::spawn_local(async move {
+                let note = match tokio::time::timeout(
+                    config.timeout.max(Duration::from_millis(100)),
+                    connect(&config),
+                )
+                .await
+                {
+                    Ok(Ok(conn)) => Note::Connected(conn),
+                    Ok(Err(e)) => Note::ConnectFailed(e.to_string()),
+                    Err(_) => {
+                        Note::ConnectFailed(format!("no connection within {:?}", config.timeout))
+                    }
+                };
+                let _ = notes_tx.send(note);
+            });
+        }
+        let sleep = async {
+            match retry_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            op = ops.recv() => {
+                let Some((tag, op)) = op else { break };
+                let plan = Plan::new(&op.op(), &config.prefix, config.max_ttl);
+                let Some((conn, gen)) = current.clone() else {
+                    push(&shared, &wake, tag, ReplyBuf::unavailable());
+                    continue;
+                };
+                let (shared, wake, notes_tx, timeout) =
+                    (Arc::clone(&shared), Arc::clone(&wake), notes_tx.clone(), config.timeout);
+                tokio::task::spawn_local(async move {
+                    let mut conn = conn;
+                    let answer = match tokio::time::timeout(timeout, conn.query(plan.cmd())).await {
+                        Ok(answer) => answer,
+                        Err(_) => Err(RedisError::from(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            format!("no answer within {timeout:?}"),
+                        ))),
+                    };
+                    if let Err(e) = &answer {
+                        if breaks_connection(e) && matches!(conn, Conn::One(_)) {
+                            let _ = notes_tx.send(Note::Broken(gen, e.to_string()));
+                        }
+                    }
+                    push(&shared, &wake, tag, plan.reply(answer));
+                });
+            }
+            note = notes.recv() => match note {
+                Some(Note::Connected(conn)) => {
+                    connecting = false;
+                    generation += 1;
+                    current = Some((conn, generation));
+                    shared.up.store(true, Ordering::Relaxed);
+                    pause = RECONNECT_FIRST;
+                    if failures > 0 {
+                        info!("connected to {target} again ({failures} failed attempts)");
+                    } else {
+                        info!("connected to {target}");
+                    }
+                    failures = 0;
+                }
+                Some(Note::ConnectFailed(why)) => {
+                    connecting = false;
+                    failures += 1;
+                    if failures == 1 {
+                        warn!("cannot connect to {target}: {why}; failing its operations at once until it can be reached (retrying from {} ms apart, backing off to every {} ms)", RECONNECT_FIRST.as_millis(), RECONNECT_MAX.as_millis());
+                    } else {
+                        debug!("cannot connect to {target}: {why} (attempt {failures})");
+                    }
+                    retry_at = Some(tokio::time::Instant::now() + pause);
+                    pause = (pause * 2).min(RECONNECT_MAX);
+                }
+                Some(Note::Broken(gen, why)) => {
+                    if current.as_ref().is_some_and(|(_, g)| *g == gen) {
+                        current = None;
+                        shared.up.store(false, Ordering::Relaxed);
+                        warn!("lost the connection to {target}: {why}; failing its operations at once until it is back");
+                        retry_at = Some(tokio::time::Instant::now());
+                    }
+                }
+                None => break,
+            },
+            () = sleep => {}
+        }
+    }
+    shared.up.store(false, Ordering::Relaxed);
+}
+
+fn redis_info(config: &BackendConfig, db: i64) -> RedisConnectionInfo {
+    RedisConnectionInfo {
+        db,
+        username: None,
+        password: config.password.clone(),
+        protocol: ProtocolVersion::RESP2,
+    }
+}
+
+fn address(node: &Node, tls: bool) -> ConnectionAddr {
+    if tls {
+        ConnectionAddr::TcpTls {
+            host: node.host.clone(),
+            port: node.port,
+            insecure: false,
+            tls_params: None,
+        }
+    } else {
+        ConnectionAddr::Tcp(node.host.clone(), node.port)
+    }
+}
+
+async fn connect(config: &BackendConfig) -> Result<Conn, RedisError> {
+    let timeouts = AsyncConnectionConfig::new()
+        .set_connection_timeout(config.timeout)
+        .set_response_timeout(config.timeout);
+    let tls = config.target.tls;
+    match &config.target.topology {
+        Topology::Single { node, db } => {
+            let client = Client::open(ConnectionInfo {
+                addr: address(node, tls),
+                redis: redis_info(config, *db),
+            })?;
+            let conn = client
+                .get_multiplexed_async_connection_with_config(&timeouts)
+                .await?;
+            Ok(Conn::One(conn))
+        }
+        Topology::Sentinel {
+            sentinels,
+            master,
+            db,
+        } => {
+            let sentinels: Vec<ConnectionInfo> = sentinels
+                .iter()
+                .map(|n| ConnectionInfo {
+                    addr: address(n, tls),
+                    redis: RedisConnectionInfo::default(),
+                })
+                .collect();
+            let mut client = SentinelClient::build(
+                sentinels,
+                master.clone(),
+                Some(SentinelNodeConnectionInfo {
+                    tls_mode: tls.then_some(TlsMode::Secure),
+                    redis_connection_info: Some(redis_info(config, *db)),
+                }),
+                SentinelServerType::Master,
+            )?;
+            let master = client.async_get_client().await?;
+            let conn = master
+                .get_multiplexed_async_connection_with_config(&timeouts)
+                .await?;
+            Ok(Conn::One(conn))
+        }
+        Topology::Cluster { nodes } => {
+            let nodes: Vec<ConnectionInfo> = nodes
+                .iter()
+                .map(|n| ConnectionInfo {
+                    addr: address(n, tls),
+                    redis: redis_info(config, 0),
+                })
+                .collect();
+            let mut builder = ClusterClientBuilder::new(nodes)
+                .connection_timeout(config.timeout)
+                .response_timeout(config.timeout)
+                // One retry (after a MOVED or a failed node, with the
+                // topology refreshed): beyond that the operation fails and
+                // the TLS server does a full handshake.
+                .retries(1);
+            if let Some(password) = &config.password {
+                builder = builder.password(password.clone());
+            }
+            if tls {
+                builder = builder.tls(TlsMode::Secure);
+            }
+            let conn = builder.build()?.get_async_connection().await?;
+            Ok(Conn::Cluster(conn))
+        }
+    }
+}
