@@ -1111,9 +1111,7 @@ impl Proxy {
             let Some(queue) = self.mux.backend_queue(LinkId(servers + i)) else {
                 continue;
             };
-            for (tag, op) in queue.drain(..) {
-                running.submit(tag, op);
-            }
+            running.submit_all(queue);
         }
     }
 

@@ -67,7 +67,7 @@ struct Shared {
 
 /// The handle the event loop holds; dropping it stops the thread.
 pub struct RedisBackend {
-    tx: Option<mpsc::UnboundedSender<(u32, OpBuf)>>,
+    tx: Option<mpsc::UnboundedSender<Vec<(u32, OpBuf)>>>,
     shared: Arc<Shared>,
     wake: Arc<dyn Fn() + Send + Sync>,
     thread: Option<JoinHandle<()>>,
@@ -110,13 +110,25 @@ impl RedisBackend {
 
     /// Hands an operation to the thread; its reply comes back tagged `tag`.
     pub fn submit(&self, tag: u32, op: OpBuf) {
-        let sent = self
-            .tx
-            .as_ref()
-            .is_some_and(|tx| tx.send((tag, op)).is_ok());
-        if !sent {
-            // The thread is gone (it cannot be, short of a panic there):
-            // the operation fails, as any the backend cannot run.
+        self.submit_all(&mut vec![(tag, op)]);
+    }
+
+    /// Hands every operation of `ops` to the thread at once (one wake-up of
+    /// it, and one pipeline to Redis), leaving `ops` empty.
+    pub fn submit_all(&self, ops: &mut Vec<(u32, OpBuf)>) {
+        if ops.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(ops);
+        if let Some(tx) = &self.tx {
+            match tx.send(batch) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(batch)) => *ops = batch,
+            }
+        }
+        // The thread is gone (it cannot be, short of a panic there): the
+        // operations fail, as any the backend cannot run.
+        for (tag, _) in std::mem::take(ops) {
             self.push(tag, ReplyBuf::unavailable());
         }
     }
@@ -150,26 +162,25 @@ impl Drop for RedisBackend {
 }
 
 fn push(shared: &Shared, wake: &Arc<dyn Fn() + Send + Sync>, tag: u32, reply: ReplyBuf) {
+    push_all(shared, wake, vec![(tag, reply)]);
+}
+
+/// Hands replies to the loop, waking it once.
+fn push_all(shared: &Shared, wake: &Arc<dyn Fn() + Send + Sync>, batch: Vec<(u32, ReplyBuf)>) {
     if let Ok(mut replies) = shared.replies.lock() {
-        replies.push((tag, reply));
+        replies.extend(batch);
     }
     wake();
 }
+
+/// Most operations sent to Redis as one pipeline.
+const MAX_BATCH: usize = 512;
 
 /// A connection to run commands on.
 #[derive(Clone)]
 enum Conn {
     One(MultiplexedConnection),
     Cluster(ClusterConnection),
-}
-
-impl Conn {
-    async fn query(&mut self, cmd: &redis::Cmd) -> Result<redis::Value, RedisError> {
-        match self {
-            Conn::One(c) => c.req_packed_command(cmd).await,
-            Conn::Cluster(c) => c.req_packed_command(cmd).await,
-        }
-    }
 }
 
 /// Whether an error means the connection is no good (rather than the
@@ -192,7 +203,7 @@ enum Note {
 
 async fn run(
     config: BackendConfig,
-    mut ops: mpsc::UnboundedReceiver<(u32, OpBuf)>,
+    mut ops: mpsc::UnboundedReceiver<Vec<(u32, OpBuf)>>,
     shared: Arc<Shared>,
     wake: Arc<dyn Fn() + Send + Sync>,
 ) {
@@ -235,31 +246,51 @@ async fn run(
             }
         };
         tokio::select! {
-            op = ops.recv() => {
-                let Some((tag, op)) = op else { break };
-                let plan = Plan::new(&op.op(), &config.prefix, config.max_ttl);
+            batch = ops.recv() => {
+                let Some(mut batch) = batch else { break };
+                // Whatever else is queued goes with it.
+                while batch.len() < MAX_BATCH {
+                    match ops.try_recv() {
+                        Ok(more) => batch.extend(more),
+                        Err(_) => break,
+                    }
+                }
+                let plans: Vec<(u32, Plan)> = batch
+                    .iter()
+                    .map(|(tag, op)| (*tag, Plan::new(&op.op(), &config.prefix, config.max_ttl)))
+                    .collect();
                 let Some((conn, gen)) = current.clone() else {
-                    push(&shared, &wake, tag, ReplyBuf::unavailable());
+                    let failed = plans.iter().map(|(tag, _)| (*tag, ReplyBuf::unavailable())).collect();
+                    push_all(&shared, &wake, failed);
                     continue;
                 };
-                let (shared, wake, notes_tx, timeout) =
-                    (Arc::clone(&shared), Arc::clone(&wake), notes_tx.clone(), config.timeout);
-                tokio::task::spawn_local(async move {
-                    let mut conn = conn;
-                    let answer = match tokio::time::timeout(timeout, conn.query(plan.cmd())).await {
-                        Ok(answer) => answer,
-                        Err(_) => Err(RedisError::from(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            format!("no answer within {timeout:?}"),
-                        ))),
-                    };
-                    if let Err(e) = &answer {
-                        if breaks_connection(e) && matches!(conn, Conn::One(_)) {
-                            let _ = notes_tx.send(Note::Broken(gen, e.to_string()));
+                let timeout = config.timeout;
+                match conn {
+                    Conn::One(conn) => {
+                        let (shared, wake, notes_tx) =
+                            (Arc::clone(&shared), Arc::clone(&wake), notes_tx.clone());
+                        tokio::task::spawn_local(async move {
+                            let replies = run_pipeline(conn, &plans, timeout, |why| {
+                                let _ = notes_tx.send(Note::Broken(gen, why));
+                            })
+                            .await;
+                            push_all(&shared, &wake, replies);
+                        });
+                    }
+                    Conn::Cluster(conn) => {
+                        // One task per operation: the cluster client routes
+                        // each to its shard, and one shard failing over
+                        // delays no other's answers.
+                        for (tag, plan) in plans {
+                            let (shared, wake, mut conn) =
+                                (Arc::clone(&shared), Arc::clone(&wake), conn.clone());
+                            tokio::task::spawn_local(async move {
+                                let answer = with_timeout(timeout, conn.req_packed_command(plan.cmd())).await;
+                                push(&shared, &wake, tag, plan.reply(answer));
+                            });
                         }
                     }
-                    push(&shared, &wake, tag, plan.reply(answer));
-                });
+                }
             }
             note = notes.recv() => match note {
                 Some(Note::Connected(conn)) => {
@@ -300,6 +331,68 @@ async fn run(
         }
     }
     shared.up.store(false, Ordering::Relaxed);
+}
+
+/// `future`, failed as a timeout if it takes longer than `timeout`.
+async fn with_timeout<T>(
+    timeout: Duration,
+    future: impl std::future::Future<Output = Result<T, RedisError>>,
+) -> Result<T, RedisError> {
+    match tokio::time::timeout(timeout, future).await {
+        Ok(answer) => answer,
+        Err(_) => Err(RedisError::from(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("no answer within {timeout:?}"),
+        ))),
+    }
+}
+
+/// Sends `plans` as one pipeline and reads their answers; `broken` hears
+/// why if the connection failed.
+async fn run_pipeline(
+    mut conn: MultiplexedConnection,
+    plans: &[(u32, Plan)],
+    timeout: Duration,
+    broken: impl FnOnce(String),
+) -> Vec<(u32, ReplyBuf)> {
+    let failed = || {
+        plans
+            .iter()
+            .map(|(tag, _)| (*tag, ReplyBuf::unavailable()))
+            .collect()
+    };
+    let mut pipe = redis::pipe();
+    for (_, plan) in plans {
+        pipe.add_command(plan.cmd().clone());
+    }
+    let answers = with_timeout(timeout, conn.req_packed_commands(&pipe, 0, plans.len())).await;
+    match answers {
+        Ok(values) if values.len() == plans.len() => plans
+            .iter()
+            .zip(values)
+            .map(|((tag, plan), value)| {
+                let answer = match value {
+                    redis::Value::ServerError(e) => Err(RedisError::from(e)),
+                    value => Ok(value),
+                };
+                (*tag, plan.reply(answer))
+            })
+            .collect(),
+        Ok(values) => {
+            broken(format!(
+                "{} answers to a pipeline of {}",
+                values.len(),
+                plans.len()
+            ));
+            failed()
+        }
+        Err(e) => {
+            if breaks_connection(&e) {
+                broken(e.to_string());
+            }
+            failed()
+        }
+    }
 }
 
 fn redis_info(config: &BackendConfig, db: i64) -> RedisConnectionInfo {
