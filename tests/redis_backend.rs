@@ -467,3 +467,66 @@ fn dc_client_follows_a_sentinel_promotion_by_itself() {
         dc.stderr()
     );
 }
+
+/// `rediss://` with `-backend-tls-ca`: the connection to Redis is TLS,
+/// checked against the given CA; a server whose certificate does not
+/// chain to it is refused (and its operations fail at once).
+#[test]
+fn tls_to_redis_is_checked_against_the_given_ca() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dc_tls::testing::TestCa::new("redis CA");
+    let files = ca.issue(dir.path(), "redis", &["localhost", "127.0.0.1"], &ca);
+    let other = dc_tls::testing::TestCa::new("another CA");
+    let foreign = other.issue(dir.path(), "other", &["x"], &other);
+    let tls_port = free_port_pair();
+    let (_redis, _) = start_redis(&[
+        "--tls-port".into(),
+        tls_port.to_string(),
+        "--tls-cert-file".into(),
+        files.cert.display().to_string(),
+        "--tls-key-file".into(),
+        files.key.display().to_string(),
+        "--tls-ca-cert-file".into(),
+        files.ca.display().to_string(),
+        "--tls-auth-clients".into(),
+        "no".into(),
+    ]);
+    let url = format!("rediss://127.0.0.1:{tls_port}");
+    let start = |ca_file: &Path| {
+        let sock = tempfile::tempdir().expect("tempdir");
+        let address = format!("UNIX:{}", sock.path().join("dc.sock").display());
+        let resp = free_port();
+        let args = [
+            "-listen",
+            &address,
+            "-listen-redis",
+            &tcp_address(resp),
+            "-server",
+            &url,
+            "-backend-tls-ca",
+            ca_file.to_str().unwrap(),
+        ]
+        .map(String::from);
+        (Daemon::start_in(sock, "dc_client", &args, &address), resp)
+    };
+    let (dc, resp_port) = start(&files.ca);
+    assert!(
+        dc.wait_for_log("connected to rediss://", IO_TIMEOUT),
+        "{}",
+        dc.stderr()
+    );
+    assert_eq!(resp(resp_port, SET).0, "+OK\r\n");
+    assert_eq!(resp(resp_port, GET).0, "$1\r\n");
+    drop(dc);
+    // The server's certificate does not chain to this CA.
+    let (dc, resp_port) = start(&foreign.ca);
+    assert!(
+        dc.wait_for_log("cannot connect to rediss://", IO_TIMEOUT),
+        "{}",
+        dc.stderr()
+    );
+    let (answer, took) = resp(resp_port, GET);
+    assert_eq!(answer, "-ERR cache unavailable\r\n");
+    assert!(took < Duration::from_millis(200), "{took:?}");
+}

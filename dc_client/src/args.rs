@@ -125,6 +125,12 @@ pub struct Args {
     #[arg(long = "backend-password-file", value_name = "FILE")]
     pub backend_password_file: Option<PathBuf>,
 
+    /// For a Redis backend over TLS (rediss...): the CA certificates (PEM)
+    /// its servers' certificates must chain to (default: the system's
+    /// trust store)
+    #[arg(long = "backend-tls-ca", value_name = "FILE")]
+    pub backend_tls_ca: Option<PathBuf>,
+
     /// Put this before every key stored in the Redis backend, e.g. sess:
     /// (none by default: the keys are the applications' own, as if they
     /// talked to Redis directly)

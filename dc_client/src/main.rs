@@ -50,11 +50,20 @@ fn main() -> ExitCode {
         .backend_password_file
         .as_deref()
         .map(|f| String::from_utf8_lossy(&read_password("-backend-password-file", f)).into_owned());
+    let backend_tls_ca = args.backend_tls_ca.as_deref().map(|f| {
+        std::fs::read(f).unwrap_or_else(|e| {
+            dc_cli::fail(format_args!(
+                "-backend-tls-ca: cannot read \"{}\": {e}",
+                f.display()
+            ))
+        })
+    });
     let backends: Vec<BackendConfig> = urls
         .into_iter()
         .map(|url| BackendConfig {
             target: Target::parse(url).unwrap_or_else(|e| dc_cli::fail(e)),
             password: backend_password.clone(),
+            tls_ca: backend_tls_ca.clone(),
             prefix: args.backend_prefix.as_bytes().to_vec(),
             // An operation fails at the latest when dc_client would give
             // up on it.

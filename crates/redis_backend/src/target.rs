@@ -7,7 +7,7 @@
 //! ```
 //!
 //! `rediss` in place of `redis` speaks TLS (checked against the system's
-//! roots). Ports default to 6379, and to 26379 for sentinels. A password
+//! roots, or the CA of `-backend-tls-ca`). Ports default to 6379, and to 26379 for sentinels. A password
 //! is never part of the URL (it would show in the process list): it comes
 //! from `-backend-password-file`.
 

@@ -26,10 +26,10 @@ use log::{debug, info, warn};
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
+use redis::sentinel::{SentinelClientBuilder, SentinelServerType};
 use redis::{
     AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, ErrorKind, ProtocolVersion,
-    RedisConnectionInfo, RedisError, TlsMode,
+    RedisConnectionInfo, RedisError, TlsCertificates, TlsMode,
 };
 use tokio::sync::mpsc;
 
@@ -49,6 +49,10 @@ pub struct BackendConfig {
     pub target: Target,
     /// The password (`AUTH`), from `-backend-password-file`.
     pub password: Option<String>,
+    /// For TLS (`rediss...`): the CA certificates (PEM) the servers'
+    /// certificates must chain to (`-backend-tls-ca`); `None`: the
+    /// system's trust store.
+    pub tls_ca: Option<Vec<u8>>,
     /// Put before every key (`-backend-prefix`), so that the sessions keep
     /// to themselves in a Redis shared with other uses.
     pub prefix: Vec<u8>,
@@ -417,17 +421,31 @@ fn address(node: &Node, tls: bool) -> ConnectionAddr {
     }
 }
 
+/// The CA to check the servers against, if one was given.
+fn certificates(config: &BackendConfig) -> Option<TlsCertificates> {
+    let ca = config.tls_ca.as_ref().filter(|_| config.target.tls)?;
+    Some(TlsCertificates {
+        client_tls: None,
+        root_cert: Some(ca.clone()),
+    })
+}
+
 async fn connect(config: &BackendConfig) -> Result<Conn, RedisError> {
     let timeouts = AsyncConnectionConfig::new()
         .set_connection_timeout(config.timeout)
         .set_response_timeout(config.timeout);
     let tls = config.target.tls;
+    let certs = certificates(config);
     match &config.target.topology {
         Topology::Single { node, db } => {
-            let client = Client::open(ConnectionInfo {
+            let info = ConnectionInfo {
                 addr: address(node, tls),
                 redis: redis_info(config, *db),
-            })?;
+            };
+            let client = match certs {
+                Some(certs) => Client::build_with_tls(info, certs)?,
+                None => Client::open(info)?,
+            };
             let conn = client
                 .get_multiplexed_async_connection_with_config(&timeouts)
                 .await?;
@@ -438,22 +456,26 @@ async fn connect(config: &BackendConfig) -> Result<Conn, RedisError> {
             master,
             db,
         } => {
-            let sentinels: Vec<ConnectionInfo> = sentinels
-                .iter()
-                .map(|n| ConnectionInfo {
-                    addr: address(n, tls),
-                    redis: RedisConnectionInfo::default(),
-                })
-                .collect();
-            let mut client = SentinelClient::build(
-                sentinels,
+            let mut builder = SentinelClientBuilder::new(
+                sentinels.iter().map(|n| address(n, tls)),
                 master.clone(),
-                Some(SentinelNodeConnectionInfo {
-                    tls_mode: tls.then_some(TlsMode::Secure),
-                    redis_connection_info: Some(redis_info(config, *db)),
-                }),
                 SentinelServerType::Master,
-            )?;
+            )?
+            .set_client_to_redis_db(*db);
+            if let Some(password) = &config.password {
+                builder = builder.set_client_to_redis_password(password.clone());
+            }
+            if tls {
+                builder = builder
+                    .set_client_to_redis_tls_mode(TlsMode::Secure)
+                    .set_client_to_sentinel_tls_mode(TlsMode::Secure);
+            }
+            if let Some(certs) = certs {
+                builder = builder
+                    .set_client_to_redis_certificates(certs.clone())
+                    .set_client_to_sentinel_certificates(certs);
+            }
+            let mut client = builder.build()?;
             let master = client.async_get_client().await?;
             let conn = master
                 .get_multiplexed_async_connection_with_config(&timeouts)
@@ -480,6 +502,9 @@ async fn connect(config: &BackendConfig) -> Result<Conn, RedisError> {
             }
             if tls {
                 builder = builder.tls(TlsMode::Secure);
+            }
+            if let Some(certs) = certs {
+                builder = builder.certs(certs);
             }
             let conn = builder.build()?.get_async_connection().await?;
             Ok(Conn::Cluster(conn))
