@@ -109,6 +109,8 @@ impl Plan {
     /// The command for `op`, with keys under `prefix` and lifetimes capped
     /// at `max_ttl` ms (which an entry with no lifetime gets).
     pub fn new(op: &Op<'_>, prefix: &[u8], max_ttl: Millis) -> Plan {
+        // Redis takes no lifetime of 0.
+        let max_ttl = max_ttl.max(1);
         let key = [prefix, op.key()].concat();
         let ttl = |ttl: Ttl| -> Expiry {
             match ttl {
