@@ -1,4 +1,6 @@
-//! dc_client with a Redis backend (`-server redis://...`), against real
+//! dc_client with a Redis backend (`-server redis://...`: one server on
+//! dc_client's own loop; Sentinel, Cluster and TLS through the redis
+//! crate on the backend's thread), against real
 //! redis-server processes on loopback started by each test: one server;
 //! a Redis Cluster of three masters and three replicas; one master, one
 //! replica and three sentinels. Each test kills what a failover is about
@@ -124,8 +126,10 @@ fn start_dc_client(server: &str) -> (Daemon, u16) {
     ]
     .map(String::from);
     let dc = Daemon::start_in(dir, "dc_client", &args, &address);
+    // (One server is spoken to on dc_client's loop and logged by its
+    // address; Sentinel and Cluster by their URL.)
     assert!(
-        dc.wait_for_log("connected to redis", IO_TIMEOUT),
+        dc.wait_for_log("connected to ", IO_TIMEOUT),
         "dc_client did not reach {server}:\n{}",
         dc.stderr()
     );

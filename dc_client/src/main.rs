@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use dc_proxy::driver::{ListenSpec, UpstreamSpec};
 use dc_proxy::{FrontKind, Proxy, ProxyConfig, Shutdown, UpstreamTls};
-use dc_redis_backend::{BackendConfig, Target};
+use dc_redis_backend::{BackendConfig, LinkSetup, Target, Topology};
 use dc_resp::RespConfig;
 use nal::Address;
 
@@ -58,10 +58,35 @@ fn main() -> ExitCode {
             ))
         })
     });
-    let backends: Vec<BackendConfig> = urls
+    let targets: Vec<Target> = urls
         .into_iter()
-        .map(|url| BackendConfig {
-            target: Target::parse(url).unwrap_or_else(|e| dc_cli::fail(e)),
+        .map(|url| Target::parse(url).unwrap_or_else(|e| dc_cli::fail(e)))
+        .collect();
+    // One Redis server without TLS is spoken to on the event loop itself;
+    // Sentinel, Cluster and TLS go through the redis crate on its thread.
+    let (direct, targets): (Vec<Target>, Vec<Target>) = targets
+        .into_iter()
+        .partition(|t| !t.tls && matches!(t.topology, Topology::Single { .. }));
+    let redis_servers: Vec<UpstreamSpec> = direct
+        .into_iter()
+        .filter_map(|t| match t.topology {
+            Topology::Single { node, db } => Some(UpstreamSpec {
+                address: server_address(&format!("IP:{node}")),
+                tls: None,
+                redis: Some(LinkSetup {
+                    password: backend_password.clone(),
+                    db,
+                    prefix: args.backend_prefix.as_bytes().to_vec(),
+                    max_ttl: args.backend_max_ttl.saturating_mul(1000),
+                }),
+            }),
+            _ => None,
+        })
+        .collect();
+    let backends: Vec<BackendConfig> = targets
+        .into_iter()
+        .map(|target| BackendConfig {
+            target,
             password: backend_password.clone(),
             tls_ca: backend_tls_ca.clone(),
             prefix: args.backend_prefix.as_bytes().to_vec(),
@@ -83,7 +108,9 @@ fn main() -> ExitCode {
                 UpstreamTls::new(Arc::clone(config), &address).unwrap_or_else(|e| dc_cli::fail(e))
             }),
             address,
+            redis: None,
         })
+        .chain(redis_servers)
         .collect();
     let metrics_address = args
         .metrics

@@ -113,6 +113,9 @@ pub struct UpstreamSpec {
     pub address: Address,
     /// Speak TLS to it (`None`: plain TCP, as the original).
     pub tls: Option<UpstreamTls>,
+    /// It is a Redis server (`-server redis://...`), spoken to in RESP
+    /// with this setup, rather than a dc_server.
+    pub redis: Option<dc_redis_backend::LinkSetup>,
 }
 
 /// How the proxy is set up.
@@ -326,7 +329,14 @@ impl Proxy {
             .iter()
             .map(|s| ring_name(&s.address))
             .collect();
-        let mut specs: Vec<ServerSpec> = names.iter().map(ServerSpec::server).collect();
+        let mut specs: Vec<ServerSpec> = names
+            .iter()
+            .zip(&config.servers)
+            .map(|(name, spec)| match &spec.redis {
+                Some(setup) => ServerSpec::redis(name.clone(), setup.clone()),
+                None => ServerSpec::server(name.clone()),
+            })
+            .collect();
         let backends: Vec<Backend> = config
             .backends
             .iter()
@@ -1246,7 +1256,7 @@ impl Proxy {
                  and DELETE of ids up to 64 bytes go there; other operations fail at once"
             ),
             Dialect::Extended => debug!("{server} speaks the protocol extension"),
-            Dialect::Unknown | Dialect::Backend => {}
+            Dialect::Unknown | Dialect::Backend | Dialect::Redis => {}
         }
     }
 

@@ -63,6 +63,10 @@ pub enum UpstreamLoss {
     /// extended answer that does not fit its request.
     #[error("protocol extension: {0}")]
     Extension(String),
+    /// A Redis server answered what cannot be read, refused the
+    /// connection's AUTH or SELECT, or answered more than was asked.
+    #[error("redis: {0}")]
+    Redis(String),
     /// The oldest request in flight went unanswered for the upstream timeout.
     #[error("no answer from the server for {0:?} (-timeout)")]
     Stalled(Duration),
@@ -80,7 +84,9 @@ impl UpstreamLoss {
             UpstreamLoss::Protocol(_) => LossReason::Protocol,
             UpstreamLoss::UnknownUid(_) => LossReason::UnknownUid,
             UpstreamLoss::WrongOperation { .. } => LossReason::WrongOperation,
-            UpstreamLoss::BadAnswer { .. } | UpstreamLoss::Extension(_) => LossReason::Protocol,
+            UpstreamLoss::BadAnswer { .. }
+            | UpstreamLoss::Extension(_)
+            | UpstreamLoss::Redis(_) => LossReason::Protocol,
             UpstreamLoss::Stalled(_) => LossReason::Stalled,
         }
     }

@@ -153,6 +153,8 @@ pub struct ServerSpec {
     pub name: String,
     /// What it is.
     pub kind: LinkKind,
+    /// For a Redis server: its AUTH, SELECT, prefix and lifetime cap.
+    pub resp: Option<std::sync::Arc<dc_redis_backend::LinkSetup>>,
 }
 
 impl ServerSpec {
@@ -161,6 +163,16 @@ impl ServerSpec {
         ServerSpec {
             name: name.into(),
             kind: LinkKind::Server,
+            resp: None,
+        }
+    }
+
+    /// One Redis server, spoken to on the event loop.
+    pub fn redis(name: impl Into<String>, setup: dc_redis_backend::LinkSetup) -> ServerSpec {
+        ServerSpec {
+            name: name.into(),
+            kind: LinkKind::Redis,
+            resp: Some(std::sync::Arc::new(setup)),
         }
     }
 
@@ -169,6 +181,7 @@ impl ServerSpec {
         ServerSpec {
             name: name.into(),
             kind: LinkKind::Backend,
+            resp: None,
         }
     }
 }
@@ -307,9 +320,8 @@ impl Mux {
             .iter()
             .map(|s| {
                 Link::new(
-                    s.name.clone(),
-                    s.kind,
-                    config.extension,
+                    s,
+                    config.extension && s.kind == LinkKind::Server,
                     servers.len() == 1,
                     config.first_uid,
                     Backoff::new(config.retry, now),

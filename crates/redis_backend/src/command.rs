@@ -20,7 +20,7 @@
 //! comes back with flags 0.
 
 use dc_ops::{CounterChange, Millis, Op, Reply, ReplyBuf, StoreMode, Ttl};
-use redis::{Cmd, Value};
+use redis::{Cmd, ErrorKind, RedisError, Value};
 
 /// `INCRBY`, and the longest lifetime for a key it creates (one we stored
 /// has a lifetime already).
@@ -301,6 +301,107 @@ fn eval(script: &str, key: &[u8]) -> Cmd {
     cmd
 }
 
+/// What a connection to one Redis server carries the operations with, on
+/// dc_client's own event loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkSetup {
+    /// The password (`AUTH`).
+    pub password: Option<String>,
+    /// The database (`SELECT`).
+    pub db: i64,
+    /// Put before every key.
+    pub prefix: Vec<u8>,
+    /// The longest lifetime of an entry, in ms.
+    pub max_ttl: Millis,
+}
+
+impl LinkSetup {
+    /// What a new connection sends first (`AUTH`, `SELECT`), and how many
+    /// answers to it come back before those of the operations.
+    pub fn hello(&self) -> (Vec<u8>, usize) {
+        let mut out = Vec::new();
+        let mut answers = 0;
+        if let Some(password) = &self.password {
+            let mut cmd = redis::cmd("AUTH");
+            cmd.arg(password);
+            out.extend(cmd.get_packed_command());
+            answers += 1;
+        }
+        if self.db != 0 {
+            let mut cmd = redis::cmd("SELECT");
+            cmd.arg(self.db);
+            out.extend(cmd.get_packed_command());
+            answers += 1;
+        }
+        (out, answers)
+    }
+}
+
+/// Why bytes from Redis cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnswerError {
+    /// Not RESP.
+    #[error(transparent)]
+    Frame(#[from] dc_resp::ReplyError),
+    /// Arrays inside arrays past any answer we ask for.
+    #[error("an answer nested deeper than {0} arrays")]
+    TooDeep(usize),
+}
+
+/// How deep the answers we read nest (a script's array of two).
+const MAX_DEPTH: usize = 4;
+
+/// Reads one whole answer from the front of `input`, as [`Plan::reply`]
+/// takes it (an error answer as `Err`): `None` while it is incomplete.
+#[allow(clippy::type_complexity)]
+pub fn read_answer(
+    input: &[u8],
+) -> Result<Option<(Result<Value, RedisError>, usize)>, AnswerError> {
+    match read_value(input, 0)? {
+        None => Ok(None),
+        Some((Err(message), used)) => {
+            let e = RedisError::from((ErrorKind::ResponseError, "server error", message));
+            Ok(Some((Err(e), used)))
+        }
+        Some((Ok(value), used)) => Ok(Some((Ok(value), used))),
+    }
+}
+
+#[allow(clippy::type_complexity)]
+fn read_value(
+    input: &[u8],
+    depth: usize,
+) -> Result<Option<(Result<Value, String>, usize)>, AnswerError> {
+    use dc_resp::Frame;
+    let Some((frame, mut used)) = dc_resp::parse_frame(input)? else {
+        return Ok(None);
+    };
+    let value = match frame {
+        Frame::Simple(s) if s == b"OK" => Value::Okay,
+        Frame::Simple(s) => Value::SimpleString(String::from_utf8_lossy(s).into_owned()),
+        Frame::Error(e) => return Ok(Some((Err(String::from_utf8_lossy(e).into_owned()), used))),
+        Frame::Integer(n) => Value::Int(n),
+        Frame::Bulk(b) => Value::BulkString(b.to_vec()),
+        Frame::Nil | Frame::NilArray => Value::Nil,
+        Frame::Array(n) => {
+            if depth >= MAX_DEPTH {
+                return Err(AnswerError::TooDeep(MAX_DEPTH));
+            }
+            let mut items = Vec::with_capacity(n.min(16));
+            for _ in 0..n {
+                let Some((item, len)) = read_value(&input[used..], depth + 1)? else {
+                    return Ok(None);
+                };
+                used += len;
+                // An error inside an array is a value of it.
+                items.push(item.unwrap_or(Value::Nil));
+            }
+            Value::Array(items)
+        }
+    };
+    Ok(Some((Ok(value), used)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,5 +464,46 @@ mod tests {
         assert_eq!(del.reply(Ok(Value::Int(0))).reply(), Reply::NotFound);
         let io = redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
         assert_eq!(del.reply(Err(io)).reply(), Reply::Unavailable);
+    }
+
+    #[test]
+    fn answers_are_read_whole_or_not_at_all() {
+        let whole = b"*2\r\n:1\r\n$1\r\n5\r\n+OK\r\n";
+        for cut in 0..15 {
+            assert!(read_answer(&whole[..cut]).unwrap().is_none(), "{cut}");
+        }
+        let (value, used) = read_answer(whole).unwrap().unwrap();
+        assert_eq!(used, 15);
+        assert_eq!(
+            value.unwrap(),
+            Value::Array(vec![Value::Int(1), Value::BulkString(b"5".to_vec())])
+        );
+        let (value, used) = read_answer(&whole[15..]).unwrap().unwrap();
+        assert_eq!((value.unwrap(), used), (Value::Okay, 5));
+        let (value, _) = read_answer(b"-ERR value is not an integer or out of range\r\n")
+            .unwrap()
+            .unwrap();
+        let incr = Plan::new(
+            &Op::Counter {
+                key: b"k",
+                change: CounterChange::Signed(1),
+            },
+            b"",
+            1000,
+        );
+        assert_eq!(incr.reply(value).reply(), Reply::NotNumeric);
+        assert!(read_answer(b"?what\r\n").is_err());
+        let setup = LinkSetup {
+            password: Some("pw".into()),
+            db: 3,
+            prefix: Vec::new(),
+            max_ttl: 1,
+        };
+        let (hello, answers) = setup.hello();
+        assert_eq!(answers, 2);
+        assert_eq!(
+            hello,
+            b"*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n"
+        );
     }
 }

@@ -23,14 +23,19 @@ pub(crate) mod flight;
 use std::fmt;
 use std::time::Instant;
 
+use std::collections::VecDeque;
+use std::sync::Arc;
+
 use dc_ops::{Op, OpBuf, ReplyBuf};
 use dc_protocol::extension::{ExtClient, ExtOperation, Negotiation, ProbeOutcome};
 use dc_protocol::ops::{answer_reply, op_request};
 use dc_protocol::{encoded_len, Decoder, Kind, Operation};
+use dc_redis_backend::{read_answer, LinkSetup, Plan};
 use nal::Buffer;
 
 use crate::backoff::Backoff;
 use crate::error::UpstreamLoss;
+use crate::mux::ServerSpec;
 use flight::{Flight, InFlight};
 
 /// Bytes of requests waiting to be written to one server. A request that
@@ -59,10 +64,15 @@ pub enum LinkKind {
     /// A dc_server, or an original 1.x distcache server, over a socket the
     /// driver connects.
     Server,
-    /// A backend reached through a thread of its own (Redis): always up as
-    /// far as the multiplexer goes; the thread reconnects by itself and
-    /// fails operations fast meanwhile.
+    /// A backend reached through a thread of its own (Redis Sentinel or
+    /// Cluster, or Redis over TLS): always up as far as the multiplexer
+    /// goes; the thread reconnects by itself and fails operations fast
+    /// meanwhile.
     Backend,
+    /// One Redis server over a socket the driver connects, spoken to on
+    /// the event loop itself (no thread hand-off): each operation as the
+    /// Redis command of `dc_redis_backend::Plan`, answers in order.
+    Redis,
 }
 
 /// Where a link's connection stands.
@@ -96,6 +106,8 @@ pub enum Dialect {
     Extended,
     /// A backend thread: every operation.
     Backend,
+    /// A Redis server: every operation.
+    Redis,
 }
 
 /// What an answer must be to.
@@ -109,6 +121,8 @@ pub(crate) enum Expect {
     Extended(ExtOperation),
     /// An operation handed to a backend thread.
     Backend,
+    /// A Redis command (answered in order).
+    Redis,
 }
 
 /// Why an operation could not be sent on a link.
@@ -126,6 +140,12 @@ enum Wire {
     Classic(Decoder),
     Extended(ExtClient),
     Backend,
+    /// Redis: the commands sent and not answered, in order, and how many
+    /// answers to the connection's AUTH and SELECT come before theirs.
+    Resp {
+        sent: VecDeque<(u32, Plan)>,
+        hello: usize,
+    },
 }
 
 /// What one [`Link::read`] found.
@@ -181,22 +201,27 @@ pub(crate) struct Link {
     queue_on_connect: bool,
     /// The only server of its pool.
     solo: bool,
+    /// For a Redis link: its AUTH, SELECT, key prefix and lifetime cap.
+    resp: Option<Arc<LinkSetup>>,
 }
 
 impl Link {
+    /// A link to `spec`, down; it offers the extension if `probe`, and is
+    /// the only server of its pool if `solo`.
     pub(crate) fn new(
-        name: String,
-        kind: LinkKind,
+        spec: &ServerSpec,
         probe: bool,
         solo: bool,
         first_uid: u32,
         backoff: Backoff,
         now: Instant,
     ) -> Link {
-        let (state, wire) = match kind {
-            LinkKind::Server => (LinkState::Down { retry_at: now }, classic_wire()),
-            LinkKind::Backend => (LinkState::Up, Wire::Backend),
+        let (name, kind, resp) = (spec.name.clone(), spec.kind, spec.resp.clone());
+        let state = match kind {
+            LinkKind::Server | LinkKind::Redis => LinkState::Down { retry_at: now },
+            LinkKind::Backend => LinkState::Up,
         };
+        let wire = fresh_wire(kind);
         Link {
             name,
             kind,
@@ -212,6 +237,7 @@ impl Link {
             probe_uid: 0,
             queue_on_connect: true,
             solo,
+            resp,
         }
     }
 
@@ -232,6 +258,7 @@ impl Link {
             Wire::Classic(_) => Dialect::Classic,
             Wire::Extended(_) => Dialect::Extended,
             Wire::Backend => Dialect::Backend,
+            Wire::Resp { .. } => Dialect::Redis,
         }
     }
 
@@ -251,7 +278,7 @@ impl Link {
             queueing: self.queue_on_connect || self.solo,
         };
         self.backoff.attempt(now);
-        self.wire = classic_wire();
+        self.wire = fresh_wire(self.kind);
         self.stats.connect_attempts += 1;
     }
 
@@ -261,6 +288,21 @@ impl Link {
         self.state = LinkState::Up;
         self.backoff.connected(now);
         self.stats.connects += 1;
+        if let (Some(setup), Wire::Resp { hello, .. }) = (&self.resp, &mut self.wire) {
+            // AUTH and SELECT go first, ahead of the commands queued while
+            // the connect was in progress.
+            let (first, answers) = setup.hello();
+            if answers > 0 {
+                let queued = self.out.as_slice().to_vec();
+                self.out.clear();
+                // The hello is a few dozen bytes: an empty buffer takes it
+                // and the queue it was holding.
+                let _ = self.out.extend(&first);
+                let _ = self.out.extend(&queued);
+                *hello = answers;
+            }
+            return;
+        }
         if !self.probe {
             return;
         }
@@ -294,7 +336,7 @@ impl Link {
         self.state = LinkState::Down { retry_at };
         self.queue_on_connect = false;
         self.out.clear();
-        self.wire = classic_wire();
+        self.wire = fresh_wire(self.kind);
         self.held.clear();
         self.take_all()
     }
@@ -325,6 +367,17 @@ impl Link {
                 self.backend_out.push((uid, OpBuf::new(op)));
                 Expect::Backend
             }
+            Wire::Resp { sent, .. } => {
+                let Some(setup) = &self.resp else {
+                    return Err(SendError::Unsupported);
+                };
+                let plan = Plan::new(op, &setup.prefix, setup.max_ttl);
+                self.out
+                    .extend(&plan.cmd().get_packed_command())
+                    .map_err(|_| SendError::Full)?;
+                sent.push_back((uid, plan));
+                Expect::Redis
+            }
         };
         self.stats.requests += 1;
         Ok((uid, expect))
@@ -336,7 +389,7 @@ impl Link {
         match &mut self.wire {
             Wire::Classic(_) => encode_classic(&mut self.out, uid, op),
             Wire::Extended(client) => encode_extended(&mut self.out, client, uid, op),
-            Wire::Probing(_) | Wire::Backend => Ok(Expect::Held),
+            Wire::Probing(_) | Wire::Backend | Wire::Resp { .. } => Ok(Expect::Held),
         }
     }
 
@@ -422,6 +475,32 @@ impl Link {
                 Ok((consumed, Read::Answer(entry, reply)))
             }
             Wire::Backend => Ok((input.len(), Read::Nothing)),
+            Wire::Resp { sent, hello } => {
+                let Some((answer, used)) =
+                    read_answer(input).map_err(|e| UpstreamLoss::Redis(e.to_string()))?
+                else {
+                    return Ok((0, Read::Nothing));
+                };
+                if *hello > 0 {
+                    *hello -= 1;
+                    if let Err(e) = answer {
+                        return Err(UpstreamLoss::Redis(format!("AUTH or SELECT refused: {e}")));
+                    }
+                    return Ok((used, Read::Nothing));
+                }
+                let Some((uid, plan)) = sent.pop_front() else {
+                    return Err(UpstreamLoss::Redis(
+                        "an answer to no command (the server answers more than asked)".into(),
+                    ));
+                };
+                let reply = plan.reply(answer);
+                let Some(entry) = self.flight.take(uid) else {
+                    // Given up on meanwhile: the answer is read and dropped.
+                    return Ok((used, Read::Nothing));
+                };
+                self.stats.answered += 1;
+                Ok((used, Read::Answer(entry, reply)))
+            }
         }
     }
 
@@ -436,6 +515,18 @@ impl Link {
 
 fn classic_wire() -> Wire {
     Wire::Classic(Decoder::new(Kind::Response))
+}
+
+/// The wire a link of `kind` starts each connection with.
+fn fresh_wire(kind: LinkKind) -> Wire {
+    match kind {
+        LinkKind::Server => classic_wire(),
+        LinkKind::Backend => Wire::Backend,
+        LinkKind::Redis => Wire::Resp {
+            sent: VecDeque::new(),
+            hello: 0,
+        },
+    }
 }
 
 fn encode_classic(out: &mut Buffer, uid: u32, op: &Op<'_>) -> Result<Expect, SendError> {
