@@ -1184,14 +1184,7 @@ impl Mux {
     /// is known.
     fn route(&mut self, op_ref: OpRef, now: Instant) {
         let replicas = self.config.replicas;
-        let Some(pending) = self.requests.get_mut(op_ref.request()) else {
-            return;
-        };
-        let index = op_ref.index();
-        let Some(op) = pending.compose.ops().get(index).map(OpBuf::op) else {
-            return;
-        };
-        let Some(state) = pending.ops.get_mut(index) else {
+        let Some((op, state)) = self.requests.op_mut(op_ref) else {
             return;
         };
         if state.reply.is_some() {
@@ -1259,16 +1252,9 @@ impl Mux {
     /// may then miss the client's later writes to that key.
     fn on_reply(&mut self, link: LinkId, entry: InFlight, reply: Option<ReplyBuf>, now: Instant) {
         let op_ref = entry.op;
-        let Some(pending) = self.requests.get_mut(op_ref.request()) else {
-            // The request was answered already (by another replica, or at
-            // its deadline), or this was a repair.
-            return;
-        };
-        let index = op_ref.index();
-        let Some(op) = pending.compose.ops().get(index).map(OpBuf::op) else {
-            return;
-        };
-        let Some(state) = pending.ops.get_mut(index) else {
+        // None: the request was answered already (by another replica, or
+        // at its deadline), or this was a repair.
+        let Some((op, state)) = self.requests.op_mut(op_ref) else {
             return;
         };
         state.waiting &= !(1u64 << link.0);
@@ -1421,22 +1407,15 @@ impl Mux {
         let Some(pending) = self.requests.get(request) else {
             return;
         };
-        let open: Vec<(usize, bool, Option<ReplyBuf>)> = pending
+        let open: Vec<usize> = pending
             .ops
             .iter()
             .enumerate()
             .filter(|(_, s)| s.reply.is_none())
-            .map(|(i, s)| (i, s.misses > 0, s.best.clone()))
+            .map(|(i, _)| i)
             .collect();
-        for (index, missed, known) in open {
-            let reply = known.unwrap_or_else(|| {
-                if missed {
-                    ReplyBuf::new(&Reply::NotFound)
-                } else {
-                    ReplyBuf::unavailable()
-                }
-            });
-            self.finish_op(request.op(index), reply, now);
+        for index in open {
+            self.settle_op(request.op(index), now);
         }
     }
 

@@ -215,6 +215,16 @@ impl Requests {
             .filter(|p| p.serial == request.serial)
     }
 
+    /// An operation of a request in progress, with its progress to
+    /// change.
+    pub(crate) fn op_mut(&mut self, op: OpRef) -> Option<(Op<'_>, &mut OpState)> {
+        let pending = self.get_mut(op.request())?;
+        let index = op.index();
+        let operation = pending.compose.ops().get(index).map(OpBuf::op)?;
+        let state = pending.ops.get_mut(index)?;
+        Some((operation, state))
+    }
+
     /// Takes a request out (it was answered).
     pub(crate) fn remove(&mut self, request: RequestRef) -> Option<Pending> {
         self.get(request)?;
