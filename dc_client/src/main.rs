@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     let password = args
         .redis_password_file
         .as_deref()
-        .map(|f| read_password("-redis-password-file", f));
+        .map(|f| dc_cli::read_password("-redis-password-file", f));
     let redis = FrontKind::Redis(Arc::new(RespConfig { password }));
     let listen: Vec<ListenSpec> = args
         .listeners()
@@ -46,10 +46,9 @@ fn main() -> ExitCode {
         .into_iter()
         .partition(|s| Target::is_redis_url(s));
     let servers: Vec<Address> = servers.into_iter().map(server_address).collect();
-    let backend_password = args
-        .backend_password_file
-        .as_deref()
-        .map(|f| String::from_utf8_lossy(&read_password("-backend-password-file", f)).into_owned());
+    let backend_password = args.backend_password_file.as_deref().map(|f| {
+        String::from_utf8_lossy(&dc_cli::read_password("-backend-password-file", f)).into_owned()
+    });
     let backend_tls_ca = args.backend_tls_ca.as_deref().map(|f| {
         std::fs::read(f).unwrap_or_else(|e| {
             dc_cli::fail(format_args!(
@@ -173,25 +172,6 @@ fn server_address(value: &str) -> Address {
         )),
         Err(e) => dc_cli::fail(format_args!("bad server address \"{value}\": {e}")),
     }
-}
-
-/// A password: the first line of `file`, which must not be empty.
-fn read_password(option: &str, file: &Path) -> Vec<u8> {
-    let text = std::fs::read(file).unwrap_or_else(|e| {
-        dc_cli::fail(format_args!(
-            "{option}: cannot read \"{}\": {e}",
-            file.display()
-        ))
-    });
-    let line = text.split(|&b| b == b'\n').next().unwrap_or_default();
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    if line.is_empty() {
-        dc_cli::fail(format_args!(
-            "{option}: \"{}\" holds no password on its first line",
-            file.display()
-        ));
-    }
-    line.to_vec()
 }
 
 /// Descriptors dc_client holds or may open besides its local clients:

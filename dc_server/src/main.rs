@@ -46,7 +46,7 @@ fn main() -> ExitCode {
     .collect();
     let password = match (&args.requirepass, &args.redis_password_file) {
         (Some(p), _) => Some(p.as_bytes().to_vec()),
-        (None, Some(file)) => Some(read_password(file)),
+        (None, Some(file)) => Some(dc_cli::read_password("-redis-password-file", file)),
         (None, None) => None,
     };
     let limits = Limits::new(args.sessions, args.memory.saturating_mul(1 << 20))
@@ -146,23 +146,4 @@ fn listen_address(option: &str, value: &str) -> Address {
         Ok(a) => dc_cli::fail(format_args!("{option}: cannot listen on \"{a}\"")),
         Err(e) => dc_cli::fail(format_args!("{option}: {e}")),
     }
-}
-
-/// The RESP password: the first line of `file`, which must not be empty.
-fn read_password(file: &Path) -> Vec<u8> {
-    let text = std::fs::read(file).unwrap_or_else(|e| {
-        dc_cli::fail(format_args!(
-            "-redis-password-file: cannot read \"{}\": {e}",
-            file.display()
-        ))
-    });
-    let line = text.split(|&b| b == b'\n').next().unwrap_or_default();
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    if line.is_empty() {
-        dc_cli::fail(format_args!(
-            "-redis-password-file: \"{}\" holds no password on its first line",
-            file.display()
-        ));
-    }
-    line.to_vec()
 }

@@ -169,6 +169,27 @@ pub fn fail(message: impl std::fmt::Display) -> ! {
     std::process::exit(1)
 }
 
+/// A password from a file given with `option` (never on the command line):
+/// its first line, without the line end. An unreadable file, or an empty
+/// first line, fails as [`fail`] does, naming the option and the file.
+pub fn read_password(option: &str, file: &std::path::Path) -> Vec<u8> {
+    let text = std::fs::read(file).unwrap_or_else(|e| {
+        fail(format_args!(
+            "{option}: cannot read \"{}\": {e}",
+            file.display()
+        ))
+    });
+    let line = text.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.is_empty() {
+        fail(format_args!(
+            "{option}: \"{}\" holds no password on its first line",
+            file.display()
+        ));
+    }
+    line.to_vec()
+}
+
 /// The exit status of a daemon's run: 0 when a signal stopped it (logged),
 /// 1 after an error, which is logged and printed in the original's style.
 pub fn finish<E: std::fmt::Display>(stopped_by: Result<i32, E>) -> std::process::ExitCode {
