@@ -109,12 +109,12 @@ fn restart_redis(port: u16) -> Daemon {
 }
 
 /// dc_client on a unix socket (distcache) and a loopback port (RESP), in
-/// front of `server`.
-fn start_dc_client(server: &str) -> (Daemon, u16) {
+/// front of `server`, with `extra` options; not waited for.
+fn spawn_dc_client(server: &str, extra: &[&str]) -> (Daemon, u16) {
     let dir = tempfile::tempdir().expect("tempdir");
     let address = format!("UNIX:{}", dir.path().join("dc.sock").display());
     let resp = free_port();
-    let args = [
+    let mut args: Vec<String> = [
         "-listen",
         &address,
         "-listen-redis",
@@ -124,8 +124,15 @@ fn start_dc_client(server: &str) -> (Daemon, u16) {
         "-backend-prefix",
         "sess:",
     ]
-    .map(String::from);
-    let dc = Daemon::start_in(dir, "dc_client", &args, &address);
+    .map(String::from)
+    .to_vec();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    (Daemon::start_in(dir, "dc_client", &args, &address), resp)
+}
+
+/// [`spawn_dc_client`], once it has reached `server`.
+fn start_dc_client(server: &str) -> (Daemon, u16) {
+    let (dc, resp) = spawn_dc_client(server, &[]);
     // (One server is spoken to on dc_client's loop and logged by its
     // address; Sentinel and Cluster by their URL.)
     assert!(
@@ -497,23 +504,8 @@ fn tls_to_redis_is_checked_against_the_given_ca() {
         "no".into(),
     ]);
     let url = format!("rediss://127.0.0.1:{tls_port}");
-    let start = |ca_file: &Path| {
-        let sock = tempfile::tempdir().expect("tempdir");
-        let address = format!("UNIX:{}", sock.path().join("dc.sock").display());
-        let resp = free_port();
-        let args = [
-            "-listen",
-            &address,
-            "-listen-redis",
-            &tcp_address(resp),
-            "-server",
-            &url,
-            "-backend-tls-ca",
-            ca_file.to_str().unwrap(),
-        ]
-        .map(String::from);
-        (Daemon::start_in(sock, "dc_client", &args, &address), resp)
-    };
+    let start =
+        |ca_file: &Path| spawn_dc_client(&url, &["-backend-tls-ca", ca_file.to_str().unwrap()]);
     let (dc, resp_port) = start(&files.ca);
     assert!(
         dc.wait_for_log("connected to rediss://", IO_TIMEOUT),
