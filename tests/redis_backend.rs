@@ -64,20 +64,7 @@ fn start_redis(extra: &[String]) -> (Daemon, u16) {
         let port = free_port_pair();
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().display().to_string();
-        let mut args: Vec<String> = [
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            &path,
-        ]
-        .map(String::from)
-        .to_vec();
+        let mut args = throwaway_args(port, &path);
         args.extend(extra.iter().map(|a| a.replace("{dir}", &path)));
         let daemon = Daemon::start_program(&redis_server(), dir, &args, &tcp_address(port));
         if redis_cli(&["-p", &port.to_string(), "config", "get", "dir"], b"").contains(&path) {
@@ -89,7 +76,15 @@ fn start_redis(extra: &[String]) -> (Daemon, u16) {
 
 /// The same server again on its port (after a kill).
 fn restart_redis(port: u16) -> Daemon {
-    let args = [
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = throwaway_args(port, &dir.path().display().to_string());
+    Daemon::start_program(&redis_server(), dir, &args, &tcp_address(port))
+}
+
+/// A redis-server on `port` of loopback keeping nothing on disk, its
+/// files (a cluster's or a sentinel's) in `dir`.
+fn throwaway_args(port: u16, dir: &str) -> Vec<String> {
+    [
         "--port",
         &port.to_string(),
         "--bind",
@@ -98,14 +93,11 @@ fn restart_redis(port: u16) -> Daemon {
         "",
         "--appendonly",
         "no",
+        "--dir",
+        dir,
     ]
-    .map(String::from);
-    Daemon::start_program(
-        &redis_server(),
-        tempfile::tempdir().expect("tempdir"),
-        &args,
-        &tcp_address(port),
-    )
+    .map(String::from)
+    .to_vec()
 }
 
 /// dc_client on a unix socket (distcache) and a loopback port (RESP), in
