@@ -118,8 +118,12 @@ impl Daemon {
             .unwrap_or_else(|| "program".into());
         let stderr_path = dir.path().join(format!("{name}.stderr"));
         let stderr = File::create(&stderr_path).expect("stderr log file");
+        // Run in the daemon's own directory: whatever it writes to its
+        // working directory (a redis-server's dump.rdb) goes there, not
+        // into the source tree.
         let child = Command::new(program)
             .args(args)
+            .current_dir(dir.path())
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".into()),
@@ -202,6 +206,33 @@ impl Daemon {
         }
     }
 
+    /// The processes this one forked that are still running (a forking
+    /// server's sessions), read from /proc.
+    pub fn children(&self) -> Vec<u32> {
+        let me = self.child.id();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| parent_of(*pid) == Some(me))
+            .collect()
+    }
+
+    /// Waits until the process has no children left, for at most `timeout`.
+    pub fn wait_no_children(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.children().is_empty() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Waits until stderr contains `needle`, for at most `timeout`.
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
@@ -213,6 +244,14 @@ impl Daemon {
         }
         false
     }
+}
+
+/// The parent process id of `pid`, from /proc/PID/stat (the field after
+/// the state, which follows the parenthesised command name).
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(1)?.parse().ok()
 }
 
 impl Drop for Daemon {
