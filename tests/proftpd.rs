@@ -296,13 +296,35 @@ impl Node {
             match std::panic::catch_unwind(AssertUnwindSafe(|| {
                 Daemon::start_program(&proftpd, dir, &args, &tcp_address(port))
             })) {
-                Ok(daemon) => return Node { name, port, daemon },
+                Ok(daemon) => {
+                    let node = Node { name, port, daemon };
+                    // The readiness probe's session runs its cache lookups
+                    // after the probe hung up.
+                    node.wait_idle();
+                    return node;
+                }
                 Err(e) => {
                     last = e.downcast_ref::<String>().cloned().unwrap_or_default();
                 }
             }
         }
         panic!("could not start proftpd node {name}: {last}");
+    }
+
+    /// Waits until no session of the node is running. ProFTPD opens its
+    /// cache connection in the daemon and every forked session inherits
+    /// that one socket (CONSUMERS.md, 3a), so two sessions at once can read
+    /// each other's replies: a session that starts while another one is
+    /// still at its lookups may see a ban or a session that was not its
+    /// own, or none. Each step of a test starts on an idle node.
+    fn wait_idle(&self) {
+        assert!(
+            self.daemon.wait_no_children(IO_TIMEOUT),
+            "node {}: sessions {:?} still running after {IO_TIMEOUT:?}\n{}",
+            self.name,
+            self.daemon.children(),
+            self.logs()
+        );
     }
 
     /// The node's logs, for failure messages.
@@ -396,6 +418,7 @@ impl Fleet {
     /// (`-sess_in`). Returns whether the session was "New" or "Reused" and
     /// its id.
     fn handshake(&self, node: &Node, sess: &str, file: &str) -> (String, String) {
+        node.wait_idle();
         let out = run_command(
             Command::new(installed_program("openssl", "openssl"))
                 .args(["s_client", "-connect"])
@@ -459,6 +482,7 @@ struct Ftp {
 
 impl Ftp {
     fn connect(node: &Node) -> Ftp {
+        node.wait_idle();
         let stream = TcpStream::connect_timeout(
             &format!("127.0.0.1:{}", node.port).parse().unwrap(),
             IO_TIMEOUT,
