@@ -1216,6 +1216,54 @@ fn tls_and_metrics_options_are_checked_at_start() {
 
 // ---- TLS to the server ----------------------------------------------------
 
+/// dc_client as started under `taskset -c 0` (one CPU) or as is, with
+/// `extra`: the spin its start-up line says it uses.
+fn logged_spin(pinned: bool, extra: &[&str]) -> String {
+    let server = start_server(&[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let address = format!("UNIX:{}", dir.path().join("dc_client.sock").display());
+    let mut args: Vec<String> = Vec::new();
+    let program = if pinned {
+        args.extend([
+            "-c".into(),
+            "0".into(),
+            dc_e2e::bin("dc_client").display().to_string(),
+        ]);
+        std::path::PathBuf::from("/usr/bin/taskset")
+    } else {
+        dc_e2e::bin("dc_client")
+    };
+    args.extend([
+        "-listen".into(),
+        address.clone(),
+        "-server".into(),
+        server.address.clone(),
+    ]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let dc = Daemon::start_program(&program, dir, &args, &address);
+    assert!(
+        dc.wait_for_log("listening on", IO_TIMEOUT),
+        "{}",
+        dc.stderr()
+    );
+    let log = dc.stderr();
+    let spin = log
+        .split("spin ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("no spin in the start-up line: {log}"));
+    spin.to_string()
+}
+
+#[test]
+fn on_one_cpu_dc_client_does_not_spin_unless_asked() {
+    assert_eq!(logged_spin(true, &[]), "0");
+    assert_eq!(logged_spin(true, &["-spin-us", "50"]), "50");
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let expected = if cpus > 1 { "50" } else { "0" };
+    assert_eq!(logged_spin(false, &[]), expected, "with {cpus} CPUs");
+}
+
 mod tls {
     use super::*;
     use dc_tls::testing::TestCa;

@@ -135,7 +135,13 @@ fn main() -> ExitCode {
         backends,
         mux,
         killable: args.service.killable,
-        spin: std::time::Duration::from_micros(args.spin_us),
+        spin: args.spin_us.map_or_else(
+            || {
+                let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+                dc_proxy::default_spin(cpus)
+            },
+            std::time::Duration::from_micros,
+        ),
         notice: fitted.notice,
     };
     let mut proxy =

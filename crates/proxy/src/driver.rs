@@ -143,17 +143,32 @@ pub struct ProxyConfig {
     pub notice: Option<String>,
 }
 
-/// Default [`ProxyConfig::spin`]: a little more than a loopback or LAN
-/// round trip to dc_server. Blocking in `epoll_wait` and being woken when
-/// the answer lands costs two context switches and, when the server's
-/// answer is raised on another CPU, an inter-processor interrupt: on the
-/// VMs we measured that is over half of what dc_client adds to a request
-/// (perf: `finish_task_switch` and the wake-up in `sock_def_readable` take
-/// 64% of dc_client's cycles, its own code 1%). Spinning only while a
-/// request is out, and yielding the CPU on each turn, turns that into
-/// polling on a CPU that would otherwise idle, since the local client is
-/// itself blocked waiting for the answer.
+/// Default [`ProxyConfig::spin`] when dc_client may run on more than one
+/// CPU: a little more than a loopback or LAN round trip to dc_server.
+/// Blocking in `epoll_wait` and being woken when the answer lands costs two
+/// context switches and, when the server's answer is raised on another CPU,
+/// an inter-processor interrupt: on the VMs we measured that is over half
+/// of what dc_client adds to a request (perf: `finish_task_switch` and the
+/// wake-up in `sock_def_readable` take 64% of dc_client's cycles, its own
+/// code 1%). Spinning only while a request is out turns that into polling
+/// on a CPU that would otherwise idle, since the local client is itself
+/// blocked waiting for the answer.
 pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
+
+/// The spin to use when none is asked for, given how many CPUs the process
+/// may run on ([`std::thread::available_parallelism`]: its affinity mask
+/// and cgroup quota). On one CPU nothing else can run while dc_client
+/// spins: not the applications whose answers it has just written, nor a
+/// server beside it, so the spin only delays them (bench/sidecar.sh: with
+/// the generator on dc_client's CPU it took 35-70% more of dc_client's CPU
+/// per request and lowered throughput).
+pub fn default_spin(cpus: usize) -> Duration {
+    if cpus > 1 {
+        DEFAULT_SPIN
+    } else {
+        Duration::ZERO
+    }
+}
 
 /// Why the proxy could not start or had to stop.
 #[derive(Debug, Error)]
@@ -455,7 +470,7 @@ impl Proxy {
             String::new()
         };
         info!(
-            "listening on {}, forwarding to {}{}{replicas} (retry up to {} ms, timeout {}, idle {}, up to {} clients{})",
+            "listening on {}, forwarding to {}{}{replicas} (retry up to {} ms, timeout {}, idle {}, up to {} clients, spin {} µs{})",
             listening.join(", "),
             servers.join(", "),
             if self.upstreams.iter().any(|u| u.spec.tls.is_some()) {
@@ -469,6 +484,7 @@ impl Proxy {
             mux.idle
                 .map_or("never".to_owned(), |t| format!("{} ms", t.as_millis())),
             mux.max_clients,
+            self.config.spin.as_micros(),
             self.config
                 .notice
                 .as_ref()
