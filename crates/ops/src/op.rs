@@ -138,9 +138,9 @@ impl OpKind {
     }
 }
 
-impl Op<'_> {
+impl<'a> Op<'a> {
     /// The key the operation is about.
-    pub fn key(&self) -> &[u8] {
+    pub fn key(&self) -> &'a [u8] {
         match *self {
             Op::Get { key }
             | Op::Exists { key }

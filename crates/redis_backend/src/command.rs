@@ -85,33 +85,127 @@ enum Read {
     Unsigned,
 }
 
-/// One operation as a Redis command.
-#[derive(Clone)]
+/// How the answer to one operation's command becomes its reply: kept
+/// until the answer comes ([`Plan::reply`]). The command itself is a
+/// [`Command`], written out at once.
+#[derive(Debug, Clone, Copy)]
 pub struct Plan {
-    cmd: Cmd,
     read: Read,
     max_ttl: Millis,
 }
 
-impl std::fmt::Debug for Plan {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Plan")
-            .field(
-                "cmd",
-                &String::from_utf8_lossy(&self.cmd.get_packed_command()),
-            )
-            .field("read", &self.read)
-            .finish()
+/// One operation's Redis command, borrowing the operation's key and value:
+/// written as RESP straight into a connection's output
+/// ([`Command::write_resp`]) on dc_client's loop, or made a `redis::Cmd`
+/// ([`Command::to_cmd`]) for the crate's connections, from the one list of
+/// arguments [`Plan::new`] chose.
+#[derive(Debug, Clone, Copy)]
+pub struct Command<'a> {
+    /// Put before the key.
+    prefix: &'a [u8],
+    args: [Arg<'a>; MAX_ARGS],
+    len: usize,
+}
+
+/// The most arguments a command has (the memcache counter script's
+/// `EVAL script 1 key delta initial create ms decrement`).
+const MAX_ARGS: usize = 9;
+
+#[derive(Debug, Clone, Copy)]
+enum Arg<'a> {
+    Name(&'static str),
+    /// The operation's key, after the prefix.
+    Key(&'a [u8]),
+    Bytes(&'a [u8]),
+    Unsigned(u64),
+    Signed(i64),
+}
+
+impl<'a> Command<'a> {
+    fn new(prefix: &'a [u8], name: &'static str) -> Command<'a> {
+        Command {
+            prefix,
+            args: [Arg::Name(name); MAX_ARGS],
+            len: 1,
+        }
+    }
+
+    fn arg(mut self, arg: Arg<'a>) -> Command<'a> {
+        // MAX_ARGS is the longest command Plan::new makes.
+        debug_assert!(self.len < MAX_ARGS);
+        if let Some(slot) = self.args.get_mut(self.len) {
+            *slot = arg;
+            self.len += 1;
+        }
+        self
+    }
+
+    fn key(self, key: &'a [u8]) -> Command<'a> {
+        self.arg(Arg::Key(key))
+    }
+
+    fn args(&self) -> &[Arg<'a>] {
+        &self.args[..self.len]
+    }
+
+    /// Appends the command to `out` as a RESP array of bulk strings, as
+    /// `redis::Cmd` packs it.
+    pub fn write_resp(&self, out: &mut Vec<u8>) {
+        let mut digits = itoa::Buffer::new();
+        let mut bulk = |out: &mut Vec<u8>, parts: &[&[u8]]| {
+            let len: usize = parts.iter().map(|p| p.len()).sum();
+            out.push(b'$');
+            out.extend_from_slice(digits.format(len).as_bytes());
+            out.extend_from_slice(b"\r\n");
+            for part in parts {
+                out.extend_from_slice(part);
+            }
+            out.extend_from_slice(b"\r\n");
+        };
+        out.push(b'*');
+        out.extend_from_slice(itoa::Buffer::new().format(self.len).as_bytes());
+        out.extend_from_slice(b"\r\n");
+        let mut number = itoa::Buffer::new();
+        for arg in self.args() {
+            match *arg {
+                Arg::Name(name) => bulk(out, &[name.as_bytes()]),
+                Arg::Key(key) => bulk(out, &[self.prefix, key]),
+                Arg::Bytes(bytes) => bulk(out, &[bytes]),
+                Arg::Unsigned(n) => bulk(out, &[number.format(n).as_bytes()]),
+                Arg::Signed(n) => bulk(out, &[number.format(n).as_bytes()]),
+            }
+        }
+    }
+
+    /// The command as the `redis` crate sends it.
+    pub fn to_cmd(&self) -> Cmd {
+        let mut args = self.args().iter();
+        let mut cmd = match args.next() {
+            Some(Arg::Name(name)) => redis::cmd(name),
+            _ => Cmd::new(),
+        };
+        for arg in args {
+            match *arg {
+                Arg::Name(name) => cmd.arg(name),
+                Arg::Key(key) => cmd.arg([self.prefix, key].concat()),
+                Arg::Bytes(bytes) => cmd.arg(bytes),
+                Arg::Unsigned(n) => cmd.arg(n),
+                Arg::Signed(n) => cmd.arg(n),
+            };
+        }
+        cmd
     }
 }
 
 impl Plan {
     /// The command for `op`, with keys under `prefix` and lifetimes capped
-    /// at `max_ttl` ms (which an entry with no lifetime gets).
-    pub fn new(op: &Op<'_>, prefix: &[u8], max_ttl: Millis) -> Plan {
+    /// at `max_ttl` ms (which an entry with no lifetime gets), and how its
+    /// answer is read.
+    pub fn new<'a>(op: &Op<'a>, prefix: &'a [u8], max_ttl: Millis) -> (Plan, Command<'a>) {
         // Redis takes no lifetime of 0.
         let max_ttl = max_ttl.max(1);
-        let key = [prefix, op.key()].concat();
+        let key = op.key();
+        let one = |name| Command::new(prefix, name).key(key);
         let ttl = |ttl: Ttl| -> Expiry {
             match ttl {
                 Ttl::Unlimited => Expiry::In(max_ttl),
@@ -120,57 +214,45 @@ impl Plan {
                 Ttl::Expired => Expiry::Gone,
             }
         };
-        let (cmd, read) = match *op {
-            Op::Get { .. } => (one("GET", &key), Read::Get),
-            Op::Exists { .. } => (one("EXISTS", &key), Read::Exists),
-            Op::Delete { .. } => (one("DEL", &key), Read::Delete),
-            Op::Ttl { .. } => (one("PTTL", &key), Read::Ttl),
+        let (command, read) = match *op {
+            Op::Get { .. } => (one("GET"), Read::Get),
+            Op::Exists { .. } => (one("EXISTS"), Read::Exists),
+            Op::Delete { .. } => (one("DEL"), Read::Delete),
+            Op::Ttl { .. } => (one("PTTL"), Read::Ttl),
             Op::Store {
                 mode,
                 value,
                 ttl: t,
                 ..
             } => match (ttl(t), mode) {
-                (Expiry::Gone, StoreMode::Add) => (one("EXISTS", &key), Read::AddExpired),
-                (Expiry::Gone, StoreMode::Replace) => (one("DEL", &key), Read::ReplaceExpired),
-                (Expiry::Gone, StoreMode::Set) => (one("DEL", &key), Read::SetExpired),
+                (Expiry::Gone, StoreMode::Add) => (one("EXISTS"), Read::AddExpired),
+                (Expiry::Gone, StoreMode::Replace) => (one("DEL"), Read::ReplaceExpired),
+                (Expiry::Gone, StoreMode::Set) => (one("DEL"), Read::SetExpired),
                 (expiry, mode) => {
-                    let mut cmd = redis::cmd("SET");
-                    cmd.arg(&key).arg(value);
-                    match expiry {
-                        Expiry::In(ms) => cmd.arg("PX").arg(ms),
-                        Expiry::At(ms) => cmd.arg("PXAT").arg(ms),
-                        Expiry::Gone => &mut cmd,
+                    let cmd = one("SET").arg(Arg::Bytes(value));
+                    let cmd = match expiry {
+                        Expiry::In(ms) => cmd.arg(Arg::Name("PX")).arg(Arg::Unsigned(ms)),
+                        Expiry::At(ms) => cmd.arg(Arg::Name("PXAT")).arg(Arg::Unsigned(ms)),
+                        Expiry::Gone => cmd,
                     };
-                    match mode {
-                        StoreMode::Add => {
-                            cmd.arg("NX");
-                        }
-                        StoreMode::Replace => {
-                            cmd.arg("XX");
-                        }
-                        StoreMode::Set => {}
-                    }
+                    let cmd = match mode {
+                        StoreMode::Add => cmd.arg(Arg::Name("NX")),
+                        StoreMode::Replace => cmd.arg(Arg::Name("XX")),
+                        StoreMode::Set => cmd,
+                    };
                     (cmd, Read::Store)
                 }
             },
             Op::Touch { ttl: t, .. } => match ttl(t) {
-                Expiry::In(ms) => {
-                    let mut cmd = redis::cmd("PEXPIRE");
-                    cmd.arg(&key).arg(ms);
-                    (cmd, Read::Touch)
-                }
-                Expiry::At(ms) => {
-                    let mut cmd = redis::cmd("PEXPIREAT");
-                    cmd.arg(&key).arg(ms);
-                    (cmd, Read::Touch)
-                }
-                Expiry::Gone => (one("DEL", &key), Read::Touch),
+                Expiry::In(ms) => (one("PEXPIRE").arg(Arg::Unsigned(ms)), Read::Touch),
+                Expiry::At(ms) => (one("PEXPIREAT").arg(Arg::Unsigned(ms)), Read::Touch),
+                Expiry::Gone => (one("DEL"), Read::Touch),
             },
             Op::Counter { change, .. } => match change {
                 CounterChange::Signed(delta) => {
-                    let mut cmd = eval(INCRBY, &key);
-                    cmd.arg(delta).arg(max_ttl);
+                    let cmd = eval(prefix, INCRBY, key)
+                        .arg(Arg::Signed(delta))
+                        .arg(Arg::Unsigned(max_ttl));
                     (cmd, Read::Signed)
                 }
                 CounterChange::Unsigned {
@@ -191,22 +273,17 @@ impl Plan {
                         }
                         None => ("0", 0, max_ttl),
                     };
-                    let mut cmd = eval(UNSIGNED, &key);
-                    cmd.arg(delta.to_string())
-                        .arg(initial.to_string())
-                        .arg(create)
-                        .arg(ms)
-                        .arg(if decrement { "1" } else { "0" });
+                    let cmd = eval(prefix, UNSIGNED, key)
+                        .arg(Arg::Unsigned(delta))
+                        .arg(Arg::Unsigned(initial))
+                        .arg(Arg::Name(create))
+                        .arg(Arg::Unsigned(ms))
+                        .arg(Arg::Name(if decrement { "1" } else { "0" }));
                     (cmd, Read::Unsigned)
                 }
             },
         };
-        Plan { cmd, read, max_ttl }
-    }
-
-    /// The command to send.
-    pub fn cmd(&self) -> &Cmd {
-        &self.cmd
+        (Plan { read, max_ttl }, command)
     }
 
     /// The operation's reply, from the command's answer (`Err`: what Redis
@@ -286,19 +363,14 @@ enum Expiry {
     Gone,
 }
 
-fn one(name: &str, key: &[u8]) -> Cmd {
-    let mut cmd = redis::cmd(name);
-    cmd.arg(key);
-    cmd
-}
-
 /// `EVAL` of `script` on one key (not `EVALSHA`: any node of a cluster,
 /// or a new master after a failover, runs it without a `SCRIPT LOAD`
 /// first; the scripts are short).
-fn eval(script: &str, key: &[u8]) -> Cmd {
-    let mut cmd = redis::cmd("EVAL");
-    cmd.arg(script).arg(1).arg(key);
-    cmd
+fn eval<'a>(prefix: &'a [u8], script: &'static str, key: &'a [u8]) -> Command<'a> {
+    Command::new(prefix, "EVAL")
+        .arg(Arg::Name(script))
+        .arg(Arg::Unsigned(1))
+        .key(key)
 }
 
 /// What a connection to one Redis server carries the operations with, on
@@ -406,8 +478,18 @@ fn read_value(
 mod tests {
     use super::*;
 
-    fn packed(plan: &Plan) -> String {
-        String::from_utf8_lossy(&plan.cmd().get_packed_command()).into_owned()
+    /// The command for `op` as written on dc_client's loop, checked to be
+    /// what the `redis` crate packs for the same command.
+    fn packed(op: &Op<'_>, prefix: &[u8], max_ttl: Millis) -> String {
+        let (_, command) = Plan::new(op, prefix, max_ttl);
+        let mut out = Vec::new();
+        command.write_resp(&mut out);
+        assert_eq!(out, command.to_cmd().get_packed_command(), "{op:?}");
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    fn plan(op: &Op<'_>, prefix: &[u8], max_ttl: Millis) -> Plan {
+        Plan::new(op, prefix, max_ttl).0
     }
 
     #[test]
@@ -419,9 +501,9 @@ mod tests {
             flags: 0,
             ttl: Ttl::After(300_000),
         };
-        let plan = Plan::new(&add, b"dc:", 86_400_000);
+        let plan = plan(&add, b"dc:", 86_400_000);
         assert_eq!(
-            packed(&plan),
+            packed(&add, b"dc:", 86_400_000),
             "*6\r\n$3\r\nSET\r\n$4\r\ndc:k\r\n$1\r\nv\r\n$2\r\nPX\r\n$6\r\n300000\r\n$2\r\nNX\r\n"
         );
         assert_eq!(plan.reply(Ok(Value::Okay)).reply(), Reply::Stored);
@@ -433,12 +515,62 @@ mod tests {
             flags: 7,
             ttl: Ttl::Unlimited,
         };
-        assert!(packed(&Plan::new(&forever, b"", 5000)).ends_with("$2\r\nPX\r\n$4\r\n5000\r\n"));
+        assert!(packed(&forever, b"", 5000).ends_with("$2\r\nPX\r\n$4\r\n5000\r\n"));
+    }
+
+    #[test]
+    fn every_command_is_written_as_the_crate_packs_it() {
+        let ttls = [
+            Ttl::Unlimited,
+            Ttl::After(1500),
+            Ttl::After(0),
+            Ttl::AtUnix(1_800_000_000),
+            Ttl::Expired,
+        ];
+        let value = vec![0xffu8; 300];
+        let mut ops = vec![
+            Op::Get { key: b"k" },
+            Op::Exists { key: b"" },
+            Op::Delete { key: b"\r\n" },
+            Op::Ttl { key: b"k" },
+            Op::Counter {
+                key: b"c",
+                change: CounterChange::Signed(i64::MIN),
+            },
+        ];
+        for ttl in ttls {
+            for mode in [StoreMode::Add, StoreMode::Set, StoreMode::Replace] {
+                ops.push(Op::Store {
+                    mode,
+                    key: b"session",
+                    value: &value,
+                    flags: 3,
+                    ttl,
+                });
+            }
+            ops.push(Op::Touch { key: b"t", ttl });
+            for decrement in [false, true] {
+                for create in [None, Some((u64::MAX, ttl))] {
+                    ops.push(Op::Counter {
+                        key: b"c",
+                        change: CounterChange::Unsigned {
+                            decrement,
+                            delta: 12,
+                            create,
+                        },
+                    });
+                }
+            }
+        }
+        for op in &ops {
+            // packed() compares the two ways of writing it.
+            assert!(packed(op, b"prefix:", 86_400_000).starts_with('*'));
+        }
     }
 
     #[test]
     fn replies_map_to_the_operations_answers() {
-        let get = Plan::new(&Op::Get { key: b"k" }, b"p", 1);
+        let get = plan(&Op::Get { key: b"k" }, b"p", 1);
         assert_eq!(
             get.reply(Ok(Value::BulkString(b"data".to_vec()))).reply(),
             Reply::Value {
@@ -452,14 +584,14 @@ mod tests {
             Reply::Unavailable,
             "wrong type"
         );
-        let ttl = Plan::new(&Op::Ttl { key: b"k" }, b"p", 9);
+        let ttl = plan(&Op::Ttl { key: b"k" }, b"p", 9);
         assert_eq!(ttl.reply(Ok(Value::Int(-2))).reply(), Reply::NotFound);
         assert_eq!(ttl.reply(Ok(Value::Int(-1))).reply(), Reply::Remaining(9));
         assert_eq!(
             ttl.reply(Ok(Value::Int(1500))).reply(),
             Reply::Remaining(1500)
         );
-        let del = Plan::new(&Op::Delete { key: b"k" }, b"p", 1);
+        let del = plan(&Op::Delete { key: b"k" }, b"p", 1);
         assert_eq!(del.reply(Ok(Value::Int(1))).reply(), Reply::Deleted);
         assert_eq!(del.reply(Ok(Value::Int(0))).reply(), Reply::NotFound);
         let io = redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
@@ -483,7 +615,7 @@ mod tests {
         let (value, _) = read_answer(b"-ERR value is not an integer or out of range\r\n")
             .unwrap()
             .unwrap();
-        let incr = Plan::new(
+        let incr = plan(
             &Op::Counter {
                 key: b"k",
                 change: CounterChange::Signed(1),

@@ -30,6 +30,6 @@ pub mod command;
 pub mod target;
 mod worker;
 
-pub use command::{read_answer, AnswerError, LinkSetup, Plan};
+pub use command::{read_answer, AnswerError, Command, LinkSetup, Plan};
 pub use target::{Node, Target, TargetError, Topology};
 pub use worker::{BackendConfig, RedisBackend};

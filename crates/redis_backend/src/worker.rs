@@ -27,6 +27,7 @@ use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::sentinel::{SentinelClientBuilder, SentinelServerType};
+use redis::Cmd;
 use redis::{
     AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, ErrorKind, ProtocolVersion,
     RedisConnectionInfo, RedisError, TlsCertificates, TlsMode,
@@ -259,12 +260,15 @@ async fn run(
                         Err(_) => break,
                     }
                 }
-                let plans: Vec<(u32, Plan)> = batch
+                let plans: Vec<(u32, Plan, Cmd)> = batch
                     .iter()
-                    .map(|(tag, op)| (*tag, Plan::new(&op.op(), &config.prefix, config.max_ttl)))
+                    .map(|(tag, op)| {
+                        let (plan, command) = Plan::new(&op.op(), &config.prefix, config.max_ttl);
+                        (*tag, plan, command.to_cmd())
+                    })
                     .collect();
                 let Some((conn, gen)) = current.clone() else {
-                    let failed = plans.iter().map(|(tag, _)| (*tag, ReplyBuf::unavailable())).collect();
+                    let failed = plans.iter().map(|(tag, ..)| (*tag, ReplyBuf::unavailable())).collect();
                     push_all(&shared, &wake, failed);
                     continue;
                 };
@@ -274,7 +278,7 @@ async fn run(
                         let (shared, wake, notes_tx) =
                             (Arc::clone(&shared), Arc::clone(&wake), notes_tx.clone());
                         tokio::task::spawn_local(async move {
-                            let replies = run_pipeline(conn, &plans, timeout, |why| {
+                            let replies = run_pipeline(conn, plans, timeout, |why| {
                                 let _ = notes_tx.send(Note::Broken(gen, why));
                             })
                             .await;
@@ -285,11 +289,11 @@ async fn run(
                         // One task per operation: the cluster client routes
                         // each to its shard, and one shard failing over
                         // delays no other's answers.
-                        for (tag, plan) in plans {
+                        for (tag, plan, cmd) in plans {
                             let (shared, wake, mut conn) =
                                 (Arc::clone(&shared), Arc::clone(&wake), conn.clone());
                             tokio::task::spawn_local(async move {
-                                let answer = with_timeout(timeout, conn.req_packed_command(plan.cmd())).await;
+                                let answer = with_timeout(timeout, conn.req_packed_command(&cmd)).await;
                                 push(&shared, &wake, tag, plan.reply(answer));
                             });
                         }
@@ -355,20 +359,24 @@ async fn with_timeout<T>(
 /// why if the connection failed.
 async fn run_pipeline(
     mut conn: MultiplexedConnection,
-    plans: &[(u32, Plan)],
+    plans: Vec<(u32, Plan, Cmd)>,
     timeout: Duration,
     broken: impl FnOnce(String),
 ) -> Vec<(u32, ReplyBuf)> {
+    let mut pipe = redis::pipe();
+    let plans: Vec<(u32, Plan)> = plans
+        .into_iter()
+        .map(|(tag, plan, cmd)| {
+            pipe.add_command(cmd);
+            (tag, plan)
+        })
+        .collect();
     let failed = || {
         plans
             .iter()
             .map(|(tag, _)| (*tag, ReplyBuf::unavailable()))
             .collect()
     };
-    let mut pipe = redis::pipe();
-    for (_, plan) in plans {
-        pipe.add_command(plan.cmd().clone());
-    }
     let answers = with_timeout(timeout, conn.req_packed_commands(&pipe, 0, plans.len())).await;
     match answers {
         Ok(values) if values.len() == plans.len() => plans

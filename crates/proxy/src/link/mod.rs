@@ -203,6 +203,9 @@ pub(crate) struct Link {
     solo: bool,
     /// For a Redis link: its AUTH, SELECT, key prefix and lifetime cap.
     resp: Option<Arc<LinkSetup>>,
+    /// Where a Redis command is written before it goes into `out` whole
+    /// (kept, so that writing one allocates nothing).
+    command: Vec<u8>,
 }
 
 impl Link {
@@ -238,6 +241,7 @@ impl Link {
             queue_on_connect: true,
             solo,
             resp,
+            command: Vec::new(),
         }
     }
 
@@ -371,9 +375,11 @@ impl Link {
                 let Some(setup) = &self.resp else {
                     return Err(SendError::Unsupported);
                 };
-                let plan = Plan::new(op, &setup.prefix, setup.max_ttl);
+                let (plan, command) = Plan::new(op, &setup.prefix, setup.max_ttl);
+                self.command.clear();
+                command.write_resp(&mut self.command);
                 self.out
-                    .extend(&plan.cmd().get_packed_command())
+                    .extend(&self.command)
                     .map_err(|_| SendError::Full)?;
                 sent.push_back((uid, plan));
                 Expect::Redis
