@@ -58,7 +58,10 @@ pub(crate) mod requests;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+// Client ids are ours: no peer chooses them.
+use foldhash::HashMap;
 use std::time::{Duration, Instant};
 
 use dc_ops::{Op, OpBuf, OpKind, Reply, ReplyBuf, ServerInfo, StoreMode};
@@ -334,7 +337,7 @@ impl Mux {
                 replicas: config.replicas.max(1),
                 ..config
             },
-            clients: HashMap::new(),
+            clients: HashMap::default(),
             next_serial: 0,
             links,
             ring,
@@ -1192,14 +1195,21 @@ impl Mux {
         }
         let links = &mut self.links;
         let tried = state.tried;
-        let next: Vec<usize> = self
+        // In ring order, without allocating: at most MAX_SERVERS owners.
+        let mut next = [0u8; MAX_SERVERS];
+        let mut count = 0;
+        for owner in self
             .ring
             .owners(op.key(), links.len(), |i| links[i].usable())
             .filter(|&i| tried & (1u64 << i) == 0)
             .take(replicas)
-            .collect();
+        {
+            next[count] = owner as u8;
+            count += 1;
+        }
         let mut errors = Vec::new();
-        for owner in next {
+        for &owner in &next[..count] {
+            let owner = usize::from(owner);
             state.tried |= 1u64 << owner;
             let link = &mut links[owner];
             match link.send(&op) {

@@ -12,7 +12,10 @@
 //! connection answers its requests in the order they were sent. Entries of
 //! answered requests are dropped from its front lazily.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+// Uids come from our own counter: no peer chooses them.
+use foldhash::HashMap;
 use std::time::Instant;
 
 use crate::link::Expect;
@@ -47,7 +50,7 @@ pub(crate) struct Flight {
 impl Flight {
     pub(crate) fn new(first_uid: u32) -> Flight {
         Flight {
-            waiting: HashMap::new(),
+            waiting: HashMap::default(),
             order: VecDeque::new(),
             next_uid: first_uid,
             next_serial: 0,
