@@ -1250,17 +1250,18 @@ fn logged_spin(pinned: bool, extra: &[&str]) -> String {
     let spin = log
         .split("spin ")
         .nth(1)
-        .and_then(|rest| rest.split(' ').next())
+        .and_then(|rest| rest.split(')').next())
         .unwrap_or_else(|| panic!("no spin in the start-up line: {log}"));
     spin.to_string()
 }
 
 #[test]
-fn on_one_cpu_dc_client_does_not_spin_unless_asked() {
-    assert_eq!(logged_spin(true, &[]), "0");
-    assert_eq!(logged_spin(true, &["-spin-us", "50"]), "50");
+fn on_one_cpu_dc_client_spins_only_while_every_client_waits() {
+    const ONE_CPU: &str = "50 µs while every client waits: one CPU";
+    assert_eq!(logged_spin(true, &[]), ONE_CPU);
+    assert_eq!(logged_spin(true, &["-spin-us", "0"]), "0 µs");
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-    let expected = if cpus > 1 { "50" } else { "0" };
+    let expected = if cpus > 1 { "50 µs" } else { ONE_CPU };
     assert_eq!(logged_spin(false, &[]), expected, "with {cpus} CPUs");
 }
 

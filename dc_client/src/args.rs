@@ -106,12 +106,12 @@ pub struct Args {
     /// While answers are awaited from the server, poll for them without
     /// sleeping for up to this many microseconds before blocking (0: always
     /// block). Saves the wake-up that is most of a forwarded request's cost,
-    /// using a CPU the waiting application leaves idle [default: 50, or 0
-    /// when dc_client may use one CPU only (taskset, a cgroup quota), where
-    /// spinning would only delay the processes sharing that CPU]
-    #[arg(long = "spin-us", value_name = "US",
+    /// using a CPU the waiting application leaves idle. When dc_client may
+    /// use one CPU only (taskset, a cgroup quota), it spins only while
+    /// every local client waits for an answer: another may need that CPU
+    #[arg(long = "spin-us", value_name = "US", default_value_t = dc_proxy::DEFAULT_SPIN.as_micros() as u64,
           value_parser = clap::value_parser!(u64).range(0..=10_000))]
-    pub spin_us: Option<u64>,
+    pub spin_us: u64,
 
     /// Most local connections at once (lowered at start, with a notice, to
     /// what the open files limit allows). When all are open, an idle one is
@@ -297,8 +297,7 @@ mod tests {
         assert_eq!(mux.timeout, Some(DEFAULT_TIMEOUT));
         assert_eq!(mux.max_clients, 1024);
         assert_eq!(mux.first_uid, 1);
-        assert_eq!(a.spin_us, None);
-        assert_eq!(parse(&["-spin-us", "0"]).unwrap().spin_us, Some(0));
+        assert_eq!(a.spin_us, 50);
         let a = parse(&["-server", "IP:h:1", "-timeout", "0", "-max-clients", "7"]).unwrap();
         assert_eq!(a.mux_config().timeout, None);
         assert_eq!(a.mux_config().max_clients, 7);

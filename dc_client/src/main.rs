@@ -135,13 +135,9 @@ fn main() -> ExitCode {
         backends,
         mux,
         killable: args.service.killable,
-        spin: args.spin_us.map_or_else(
-            || {
-                let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-                dc_proxy::default_spin(cpus)
-            },
-            std::time::Duration::from_micros,
-        ),
+        spin: std::time::Duration::from_micros(args.spin_us),
+        // The CPUs it may run on: its affinity mask and cgroup quota.
+        one_cpu: std::thread::available_parallelism().map_or(1, usize::from) == 1,
         notice: fitted.notice,
     };
     let mut proxy =

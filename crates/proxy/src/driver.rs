@@ -137,14 +137,19 @@ pub struct ProxyConfig {
     /// for up to this long before blocking (zero: always block). See
     /// [`DEFAULT_SPIN`].
     pub spin: Duration,
+    /// dc_client may run on one CPU only (its affinity mask or cgroup
+    /// quota): then it spins only while every local client awaits an
+    /// answer and none was answered on this turn, since a client that is
+    /// not waiting for us may want that very CPU (see [`DEFAULT_SPIN`]).
+    pub one_cpu: bool,
     /// Said at the end of the start-up line: why a limit is lower than
     /// asked (e.g. "-max-clients 1024 lowered to 200: open files limit is
     /// 256").
     pub notice: Option<String>,
 }
 
-/// Default [`ProxyConfig::spin`] when dc_client may run on more than one
-/// CPU: a little more than a loopback or LAN round trip to dc_server.
+/// Default [`ProxyConfig::spin`]: a little more than a loopback or LAN
+/// round trip to dc_server.
 /// Blocking in `epoll_wait` and being woken when the answer lands costs two
 /// context switches and, when the server's answer is raised on another CPU,
 /// an inter-processor interrupt: on the VMs we measured that is over half
@@ -153,22 +158,14 @@ pub struct ProxyConfig {
 /// code 1%). Spinning only while a request is out turns that into polling
 /// on a CPU that would otherwise idle, since the local client is itself
 /// blocked waiting for the answer.
+///
+/// That holds while nobody else wants the CPU. On one CPU shared with
+/// the applications, a client that was just answered, or is busy with
+/// something else, may want it: spinning then delays it (16 connections
+/// pinned with dc_test: p50 184-211 µs spinning against 143-183 blocking),
+/// where with one connection the spin cuts what dc_client adds (32 µs
+/// against 52-59). See [`ProxyConfig::one_cpu`].
 pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
-
-/// The spin to use when none is asked for, given how many CPUs the process
-/// may run on ([`std::thread::available_parallelism`]: its affinity mask
-/// and cgroup quota). On one CPU nothing else can run while dc_client
-/// spins: not the applications whose answers it has just written, nor a
-/// server beside it, so the spin only delays them (bench/sidecar.sh: with
-/// the generator on dc_client's CPU it took 35-70% more of dc_client's CPU
-/// per request and lowered throughput).
-pub fn default_spin(cpus: usize) -> Duration {
-    if cpus > 1 {
-        DEFAULT_SPIN
-    } else {
-        Duration::ZERO
-    }
-}
 
 /// Why the proxy could not start or had to stop.
 #[derive(Debug, Error)]
@@ -326,6 +323,8 @@ pub struct Proxy {
     tokens: Vec<(Token, bool)>,
     touched: Vec<ClientId>,
     accept_retry_at: Option<Instant>,
+    /// Whether this turn of the loop wrote answers to local clients.
+    answered: bool,
     logs: Logs,
     metrics: ProxyMetrics,
     next_tick: Instant,
@@ -417,6 +416,7 @@ impl Proxy {
             tokens: Vec::new(),
             touched: Vec::new(),
             accept_retry_at: None,
+            answered: false,
             logs: Logs::new(),
             metrics,
             next_tick: Instant::now(),
@@ -470,7 +470,7 @@ impl Proxy {
             String::new()
         };
         info!(
-            "listening on {}, forwarding to {}{}{replicas} (retry up to {} ms, timeout {}, idle {}, up to {} clients, spin {} µs{})",
+            "listening on {}, forwarding to {}{}{replicas} (retry up to {} ms, timeout {}, idle {}, up to {} clients, spin {} µs{}{})",
             listening.join(", "),
             servers.join(", "),
             if self.upstreams.iter().any(|u| u.spec.tls.is_some()) {
@@ -485,6 +485,11 @@ impl Proxy {
                 .map_or("never".to_owned(), |t| format!("{} ms", t.as_millis())),
             mux.max_clients,
             self.config.spin.as_micros(),
+            if self.config.one_cpu && !self.config.spin.is_zero() {
+                " while every client waits: one CPU"
+            } else {
+                ""
+            },
             self.config
                 .notice
                 .as_ref()
@@ -933,6 +938,7 @@ impl Proxy {
         match write_buffer(out, local.conn.stream_mut()) {
             Ok(0) => {}
             Ok(n) => {
+                self.answered = true;
                 let histogram = &self.metrics.request_seconds;
                 self.mux.client_written(id, n, Instant::now(), |d| {
                     histogram.observe(d.as_secs_f64())
@@ -1043,7 +1049,11 @@ impl Proxy {
     /// server, then blocking.
     fn wait(&mut self, sleep: Duration) -> io::Result<()> {
         let spin = self.config.spin.min(sleep);
-        if spin.is_zero() || self.mux.in_flight() == 0 {
+        let answered = std::mem::take(&mut self.answered);
+        // On one CPU, a client not waiting for us may want it.
+        let yield_cpu = self.config.one_cpu
+            && (answered || self.mux.requests_in_progress() < self.mux.clients());
+        if spin.is_zero() || self.mux.in_flight() == 0 || yield_cpu {
             return self.selector.poll(Some(sleep));
         }
         let start = Instant::now();

@@ -39,7 +39,7 @@ pub mod ring;
 pub mod stats;
 pub mod tls;
 
-pub use driver::{default_spin, Proxy, ProxyConfig, ProxyError, Shutdown, DEFAULT_SPIN};
+pub use driver::{Proxy, ProxyConfig, ProxyError, Shutdown, DEFAULT_SPIN};
 pub use error::{AtCapacity, ClientClose, LossReason, UpstreamLoss};
 pub use front::FrontKind;
 pub use link::{Dialect, LinkId, LinkKind, LinkState, LinkStats};
