@@ -162,9 +162,9 @@ pub struct ProxyConfig {
 /// That holds while nobody else wants the CPU. On one CPU shared with
 /// the applications, a client that was just answered, or is busy with
 /// something else, may want it: spinning then delays it (16 connections
-/// pinned with dc_test: p50 184-211 µs spinning against 143-183 blocking),
+/// pinned with dc_test: p50 184-216 µs spinning against 142-185 blocking),
 /// where with one connection the spin cuts what dc_client adds (32 µs
-/// against 52-59). See [`ProxyConfig::one_cpu`].
+/// against 51-67). See [`ProxyConfig::one_cpu`].
 pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
 
 /// Why the proxy could not start or had to stop.
