@@ -518,3 +518,110 @@ fn tls_to_redis_is_checked_against_the_given_ca() {
     assert_eq!(answer, "-ERR cache unavailable\r\n");
     assert!(took < Duration::from_millis(200), "{took:?}");
 }
+
+/// A redis-server speaking TLS only, on a free port (its cluster bus, if
+/// any, 10000 above it, TLS as well), with `files`' certificate, and
+/// `extra` options.
+fn start_tls_redis(files: &dc_tls::TlsFiles, extra: &[&str]) -> (Daemon, u16) {
+    let port = free_port_pair();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().display().to_string();
+    let mut args = throwaway_args(0, &path);
+    args.extend(
+        [
+            "--tls-port",
+            &port.to_string(),
+            "--tls-cert-file",
+            &files.cert.display().to_string(),
+            "--tls-key-file",
+            &files.key.display().to_string(),
+            "--tls-ca-cert-file",
+            &files.ca.display().to_string(),
+            "--tls-auth-clients",
+            "no",
+        ]
+        .map(String::from),
+    );
+    args.extend(extra.iter().map(|a| a.replace("{dir}", &path)));
+    let daemon = Daemon::start_program(&redis_server(), dir, &args, &tcp_address(port));
+    (daemon, port)
+}
+
+/// redis-cli over TLS, trusting `ca`.
+fn tls_cli(ca: &Path, args: &[&str]) -> String {
+    let mut all = vec!["--tls", "--cacert", ca.to_str().expect("utf-8 path")];
+    all.extend_from_slice(args);
+    redis_cli(&all, b"")
+}
+
+#[test]
+fn tls_to_a_cluster_is_checked_against_the_given_ca() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dc_tls::testing::TestCa::new("redis CA");
+    let files = ca.issue(dir.path(), "redis", &["localhost", "127.0.0.1"], &ca);
+    let other = dc_tls::testing::TestCa::new("another CA");
+    let foreign = other.issue(dir.path(), "other", &["x"], &other);
+    let cluster = [
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "{dir}/nodes.conf",
+        "--tls-cluster",
+        "yes",
+    ];
+    let (_nodes, ports): (Vec<Daemon>, Vec<u16>) =
+        (0..3).map(|_| start_tls_redis(&files, &cluster)).unzip();
+    let members: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let mut create: Vec<&str> = vec!["--cluster", "create"];
+    create.extend(members.iter().map(String::as_str));
+    create.push("--cluster-yes");
+    let out = tls_cli(&files.ca, &create);
+    assert!(out.contains("[OK] All 16384 slots covered"), "{out}");
+    until("cluster state ok", Duration::from_secs(20), || {
+        ports.iter().all(|p| {
+            tls_cli(&files.ca, &["-p", &p.to_string(), "cluster", "info"])
+                .contains("cluster_state:ok")
+        })
+    });
+
+    let url = format!("rediss+cluster://{}", members[..2].join(","));
+    let ca_file = files.ca.display().to_string();
+    let (dc, _) = spawn_dc_client(&url, &["-backend-tls-ca", &ca_file]);
+    assert!(
+        dc.wait_for_log(&format!("connected to {url}"), IO_TIMEOUT),
+        "{}",
+        dc.stderr()
+    );
+    // Enough sessions to reach every shard, each one through TLS.
+    let mut c = client(&dc);
+    const N: usize = 60;
+    for i in 0..N {
+        let (id, data) = session(i);
+        c.add(&id, &data, 600_000).unwrap();
+    }
+    for i in 0..N {
+        let (id, data) = session(i);
+        assert_eq!(c.get(&id).unwrap().as_deref(), Some(&data[..]), "{i}");
+    }
+    for p in &ports {
+        let keys = tls_cli(&files.ca, &["-p", &p.to_string(), "dbsize"]);
+        assert!(
+            keys.trim().parse::<usize>().is_ok_and(|n| n > 0),
+            "node :{p} holds {keys:?} keys"
+        );
+    }
+    drop(c);
+    drop(dc);
+
+    // The nodes' certificates do not chain to this CA.
+    let (dc, resp_port) = spawn_dc_client(&url, &["-backend-tls-ca", foreign.ca.to_str().unwrap()]);
+    assert!(
+        dc.wait_for_log(&format!("cannot connect to {url}"), IO_TIMEOUT),
+        "{}",
+        dc.stderr()
+    );
+    let (answer, took) = resp(resp_port, GET);
+    assert_eq!(answer, "-ERR cache unavailable\r\n");
+    assert!(took < Duration::from_millis(200), "{took:?}");
+}
