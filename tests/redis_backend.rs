@@ -370,12 +370,24 @@ fn a_cluster_failover_costs_fast_failures_only_and_service_resumes() {
     );
 }
 
-fn sentinel_conf(dir: &Path, port: u16, master: u16) -> PathBuf {
+/// A sentinel's configuration on `port`, monitoring the master on
+/// `master`; over TLS only, with `tls`'s certificate, if given.
+fn sentinel_conf(dir: &Path, port: u16, master: u16, tls: Option<&dc_tls::TlsFiles>) -> PathBuf {
     let conf = dir.join(format!("sentinel-{port}.conf"));
+    let listen = match tls {
+        None => format!("port {port}\n"),
+        Some(files) => format!(
+            "port 0\ntls-port {port}\ntls-cert-file {}\ntls-key-file {}\n\
+             tls-ca-cert-file {}\ntls-auth-clients no\ntls-replication yes\n",
+            files.cert.display(),
+            files.key.display(),
+            files.ca.display()
+        ),
+    };
     std::fs::write(
         &conf,
         format!(
-            "port {port}\nbind 127.0.0.1\ndir {}\n\
+            "{listen}bind 127.0.0.1\ndir {}\n\
              sentinel monitor mymaster 127.0.0.1 {master} 2\n\
              sentinel down-after-milliseconds mymaster {NODE_TIMEOUT_MS}\n\
              sentinel failover-timeout mymaster 3000\n\
@@ -397,7 +409,7 @@ fn dc_client_follows_a_sentinel_promotion_by_itself() {
         .iter()
         .map(|&p| {
             let dir = tempfile::tempdir().expect("tempdir");
-            let conf = sentinel_conf(dir.path(), p, pm);
+            let conf = sentinel_conf(dir.path(), p, pm, None);
             let args = [conf.display().to_string(), "--sentinel".to_string()];
             Daemon::start_program(&redis_server(), dir, &args, &tcp_address(p))
         })
@@ -618,6 +630,67 @@ fn tls_to_a_cluster_is_checked_against_the_given_ca() {
     let (dc, resp_port) = spawn_dc_client(&url, &["-backend-tls-ca", foreign.ca.to_str().unwrap()]);
     assert!(
         dc.wait_for_log(&format!("cannot connect to {url}"), IO_TIMEOUT),
+        "{}",
+        dc.stderr()
+    );
+    let (answer, took) = resp(resp_port, GET);
+    assert_eq!(answer, "-ERR cache unavailable\r\n");
+    assert!(took < Duration::from_millis(200), "{took:?}");
+}
+
+#[test]
+fn tls_to_sentinels_and_their_master_is_checked_against_the_given_ca() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dc_tls::testing::TestCa::new("redis CA");
+    let files = ca.issue(dir.path(), "redis", &["localhost", "127.0.0.1"], &ca);
+    let other = dc_tls::testing::TestCa::new("another CA");
+    let foreign = other.issue(dir.path(), "other", &["x"], &other);
+    let (_master, pm) = start_tls_redis(&files, &[]);
+    let sentinel_ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
+    let _sentinels: Vec<Daemon> = sentinel_ports
+        .iter()
+        .map(|&p| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let conf = sentinel_conf(dir.path(), p, pm, Some(&files));
+            let args = [conf.display().to_string(), "--sentinel".to_string()];
+            Daemon::start_program(&redis_server(), dir, &args, &tcp_address(p))
+        })
+        .collect();
+    until(
+        "the sentinels reach the master",
+        Duration::from_secs(20),
+        || {
+            sentinel_ports.iter().all(|p| {
+                let p = p.to_string();
+                tls_cli(&files.ca, &["-p", &p, "sentinel", "master", "mymaster"])
+                    .lines()
+                    .any(|l| l.contains("master") && !l.contains("down"))
+            })
+        },
+    );
+    let url = format!(
+        "rediss+sentinel://127.0.0.1:{},127.0.0.1:{}/mymaster",
+        sentinel_ports[0], sentinel_ports[1]
+    );
+    let ca_file = files.ca.display().to_string();
+    let (dc, resp_port) = spawn_dc_client(&url, &["-backend-tls-ca", &ca_file]);
+    assert!(
+        dc.wait_for_log("connected to rediss+sentinel://", IO_TIMEOUT),
+        "{}",
+        dc.stderr()
+    );
+    assert_eq!(resp(resp_port, SET).0, "+OK\r\n");
+    assert_eq!(resp(resp_port, GET).0, "$1\r\n");
+    // Written on the master the sentinels named, over TLS.
+    let held = tls_cli(&files.ca, &["-p", &pm.to_string(), "get", "sess:probe"]);
+    assert_eq!(held.trim(), "v", "{held}");
+    drop(dc);
+
+    // Neither the sentinels' nor the master's certificate chains to this CA.
+    let (dc, resp_port) = spawn_dc_client(&url, &["-backend-tls-ca", foreign.ca.to_str().unwrap()]);
+    assert!(
+        dc.wait_for_log("cannot connect to rediss+sentinel://", IO_TIMEOUT),
         "{}",
         dc.stderr()
     );
