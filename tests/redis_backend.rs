@@ -146,6 +146,35 @@ fn session(i: usize) -> (Vec<u8>, Vec<u8>) {
     )
 }
 
+/// Stores sessions 0 to `n` - 1 through `c`.
+fn add_sessions(c: &mut Client, n: usize) {
+    for i in 0..n {
+        let (id, data) = session(i);
+        c.add(&id, &data, 600_000).unwrap();
+    }
+}
+
+/// In `dir`: a certificate for 127.0.0.1 and localhost with its CA, and
+/// one from another CA, which no server of these tests chains to.
+fn tls_certs(dir: &Path) -> (dc_tls::TlsFiles, dc_tls::TlsFiles) {
+    let ca = dc_tls::testing::TestCa::new("redis CA");
+    let files = ca.issue(dir, "redis", &["localhost", "127.0.0.1"], &ca);
+    let other = dc_tls::testing::TestCa::new("another CA");
+    let foreign = other.issue(dir, "other", &["x"], &other);
+    (files, foreign)
+}
+
+/// dc_client on `url` trusting `foreign`'s CA: it logs `logged` and fails
+/// its operations at once.
+fn refused_with(url: &str, foreign: &dc_tls::TlsFiles, logged: &str) {
+    let ca_file = foreign.ca.display().to_string();
+    let (dc, resp_port) = spawn_dc_client(url, &["-backend-tls-ca", &ca_file]);
+    assert!(dc.wait_for_log(logged, IO_TIMEOUT), "{}", dc.stderr());
+    let (answer, took) = resp(resp_port, GET);
+    assert_eq!(answer, "-ERR cache unavailable\r\n");
+    assert!(took < Duration::from_millis(200), "{took:?}");
+}
+
 /// dc_test's load through dc_client for `seconds`; its JSON summary. With
 /// `outages`, "no cache could answer" and misses (writes a failover lost)
 /// are tolerated; wrong data never is.
@@ -274,10 +303,7 @@ fn a_cluster_failover_costs_fast_failures_only_and_service_resumes() {
     let (dc, _) = start_dc_client(&url);
     let mut c = client(&dc);
     const N: usize = 300;
-    for i in 0..N {
-        let (id, data) = session(i);
-        c.add(&id, &data, 600_000).unwrap();
-    }
+    add_sessions(&mut c, N);
     // Replicated to every replica before a master dies.
     until("replicas caught up", Duration::from_secs(10), || {
         let info = |p: &u16| redis_cli(&["-p", &p.to_string(), "dbsize"], b"");
@@ -438,10 +464,7 @@ fn dc_client_follows_a_sentinel_promotion_by_itself() {
     let (dc, resp_port) = start_dc_client(&format!("redis+sentinel://{}/mymaster", list.join(",")));
     let mut c = client(&dc);
     const N: usize = 100;
-    for i in 0..N {
-        let (id, data) = session(i);
-        c.add(&id, &data, 600_000).unwrap();
-    }
+    add_sessions(&mut c, N);
     until("the replica caught up", Duration::from_secs(10), || {
         redis_cli(&["-p", &pr.to_string(), "dbsize"], b"").trim() == N.to_string()
     });
@@ -490,27 +513,11 @@ fn dc_client_follows_a_sentinel_promotion_by_itself() {
 fn tls_to_redis_is_checked_against_the_given_ca() {
     let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
-    let ca = dc_tls::testing::TestCa::new("redis CA");
-    let files = ca.issue(dir.path(), "redis", &["localhost", "127.0.0.1"], &ca);
-    let other = dc_tls::testing::TestCa::new("another CA");
-    let foreign = other.issue(dir.path(), "other", &["x"], &other);
-    let tls_port = free_port_pair();
-    let (_redis, _) = start_redis(&[
-        "--tls-port".into(),
-        tls_port.to_string(),
-        "--tls-cert-file".into(),
-        files.cert.display().to_string(),
-        "--tls-key-file".into(),
-        files.key.display().to_string(),
-        "--tls-ca-cert-file".into(),
-        files.ca.display().to_string(),
-        "--tls-auth-clients".into(),
-        "no".into(),
-    ]);
+    let (files, foreign) = tls_certs(dir.path());
+    let (_redis, tls_port) = start_tls_redis(&files, &[]);
     let url = format!("rediss://127.0.0.1:{tls_port}");
-    let start =
-        |ca_file: &Path| spawn_dc_client(&url, &["-backend-tls-ca", ca_file.to_str().unwrap()]);
-    let (dc, resp_port) = start(&files.ca);
+    let ca_file = files.ca.display().to_string();
+    let (dc, resp_port) = spawn_dc_client(&url, &["-backend-tls-ca", &ca_file]);
     assert!(
         dc.wait_for_log("connected to rediss://", IO_TIMEOUT),
         "{}",
@@ -520,15 +527,7 @@ fn tls_to_redis_is_checked_against_the_given_ca() {
     assert_eq!(resp(resp_port, GET).0, "$1\r\n");
     drop(dc);
     // The server's certificate does not chain to this CA.
-    let (dc, resp_port) = start(&foreign.ca);
-    assert!(
-        dc.wait_for_log("cannot connect to rediss://", IO_TIMEOUT),
-        "{}",
-        dc.stderr()
-    );
-    let (answer, took) = resp(resp_port, GET);
-    assert_eq!(answer, "-ERR cache unavailable\r\n");
-    assert!(took < Duration::from_millis(200), "{took:?}");
+    refused_with(&url, &foreign, "cannot connect to rediss://");
 }
 
 /// A redis-server speaking TLS only, on a free port (its cluster bus, if
@@ -570,10 +569,7 @@ fn tls_cli(ca: &Path, args: &[&str]) -> String {
 fn tls_to_a_cluster_is_checked_against_the_given_ca() {
     let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
-    let ca = dc_tls::testing::TestCa::new("redis CA");
-    let files = ca.issue(dir.path(), "redis", &["localhost", "127.0.0.1"], &ca);
-    let other = dc_tls::testing::TestCa::new("another CA");
-    let foreign = other.issue(dir.path(), "other", &["x"], &other);
+    let (files, foreign) = tls_certs(dir.path());
     let cluster = [
         "--cluster-enabled",
         "yes",
@@ -608,10 +604,7 @@ fn tls_to_a_cluster_is_checked_against_the_given_ca() {
     // Enough sessions to reach every shard, each one through TLS.
     let mut c = client(&dc);
     const N: usize = 60;
-    for i in 0..N {
-        let (id, data) = session(i);
-        c.add(&id, &data, 600_000).unwrap();
-    }
+    add_sessions(&mut c, N);
     for i in 0..N {
         let (id, data) = session(i);
         assert_eq!(c.get(&id).unwrap().as_deref(), Some(&data[..]), "{i}");
@@ -627,25 +620,14 @@ fn tls_to_a_cluster_is_checked_against_the_given_ca() {
     drop(dc);
 
     // The nodes' certificates do not chain to this CA.
-    let (dc, resp_port) = spawn_dc_client(&url, &["-backend-tls-ca", foreign.ca.to_str().unwrap()]);
-    assert!(
-        dc.wait_for_log(&format!("cannot connect to {url}"), IO_TIMEOUT),
-        "{}",
-        dc.stderr()
-    );
-    let (answer, took) = resp(resp_port, GET);
-    assert_eq!(answer, "-ERR cache unavailable\r\n");
-    assert!(took < Duration::from_millis(200), "{took:?}");
+    refused_with(&url, &foreign, &format!("cannot connect to {url}"));
 }
 
 #[test]
 fn tls_to_sentinels_and_their_master_is_checked_against_the_given_ca() {
     let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
-    let ca = dc_tls::testing::TestCa::new("redis CA");
-    let files = ca.issue(dir.path(), "redis", &["localhost", "127.0.0.1"], &ca);
-    let other = dc_tls::testing::TestCa::new("another CA");
-    let foreign = other.issue(dir.path(), "other", &["x"], &other);
+    let (files, foreign) = tls_certs(dir.path());
     let (_master, pm) = start_tls_redis(&files, &[]);
     let sentinel_ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
     let _sentinels: Vec<Daemon> = sentinel_ports
@@ -688,13 +670,5 @@ fn tls_to_sentinels_and_their_master_is_checked_against_the_given_ca() {
     drop(dc);
 
     // Neither the sentinels' nor the master's certificate chains to this CA.
-    let (dc, resp_port) = spawn_dc_client(&url, &["-backend-tls-ca", foreign.ca.to_str().unwrap()]);
-    assert!(
-        dc.wait_for_log("cannot connect to rediss+sentinel://", IO_TIMEOUT),
-        "{}",
-        dc.stderr()
-    );
-    let (answer, took) = resp(resp_port, GET);
-    assert_eq!(answer, "-ERR cache unavailable\r\n");
-    assert!(took < Duration::from_millis(200), "{took:?}");
+    refused_with(&url, &foreign, "cannot connect to rediss+sentinel://");
 }
