@@ -148,6 +148,23 @@ impl<'a> Command<'a> {
         &self.args[..self.len]
     }
 
+    /// At most how many bytes [`write_resp`](Self::write_resp) appends.
+    pub fn max_resp_len(&self) -> usize {
+        // `*` or `$`, up to 20 digits, CRLF; and a bulk string's CRLF.
+        const FRAMING: usize = 1 + 20 + 2;
+        let data: usize = self
+            .args()
+            .iter()
+            .map(|arg| match *arg {
+                Arg::Name(name) => name.len(),
+                Arg::Key(key) => self.prefix.len() + key.len(),
+                Arg::Bytes(bytes) => bytes.len(),
+                Arg::Unsigned(_) | Arg::Signed(_) => 20,
+            })
+            .sum();
+        FRAMING + self.len * (FRAMING + 2) + data
+    }
+
     /// Appends the command to `out` as a RESP array of bulk strings, as
     /// `redis::Cmd` packs it.
     pub fn write_resp(&self, out: &mut Vec<u8>) {
@@ -485,6 +502,7 @@ mod tests {
         let mut out = Vec::new();
         command.write_resp(&mut out);
         assert_eq!(out, command.to_cmd().get_packed_command(), "{op:?}");
+        assert!(out.len() <= command.max_resp_len(), "{op:?}");
         String::from_utf8_lossy(&out).into_owned()
     }
 

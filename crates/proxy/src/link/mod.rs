@@ -203,9 +203,6 @@ pub(crate) struct Link {
     solo: bool,
     /// For a Redis link: its AUTH, SELECT, key prefix and lifetime cap.
     resp: Option<Arc<LinkSetup>>,
-    /// Where a Redis command is written before it goes into `out` whole
-    /// (kept, so that writing one allocates nothing).
-    command: Vec<u8>,
 }
 
 impl Link {
@@ -241,7 +238,6 @@ impl Link {
             queue_on_connect: true,
             solo,
             resp,
-            command: Vec::new(),
         }
     }
 
@@ -376,10 +372,8 @@ impl Link {
                     return Err(SendError::Unsupported);
                 };
                 let (plan, command) = Plan::new(op, &setup.prefix, setup.max_ttl);
-                self.command.clear();
-                command.write_resp(&mut self.command);
                 self.out
-                    .extend(&self.command)
+                    .extend_with(command.max_resp_len(), |v| command.write_resp(v))
                     .map_err(|_| SendError::Full)?;
                 sent.push_back((uid, plan));
                 Expect::Redis
