@@ -441,29 +441,22 @@ impl Backend {
         for _ in 0..3 {
             let port = free_port();
             let p = port.to_string();
-            let (program, args): (&str, Vec<&str>) = match cache {
+            let (program, args): (&str, Vec<String>) = match cache {
                 Cache::Redis => (
                     "/usr/bin/redis-server",
-                    vec![
-                        "--port",
-                        &p,
-                        "--bind",
-                        "127.0.0.1",
-                        "--save",
-                        "",
-                        "--appendonly",
-                        "no",
-                    ],
+                    dc_e2e::throwaway_redis_args(port, "."),
                 ),
                 Cache::Memcache => {
                     let mut args = vec!["-l", "127.0.0.1", "-p", &p, "-U", "0"];
                     if is_root() {
                         args.extend(["-u", "root"]);
                     }
-                    ("/usr/bin/memcached", args)
+                    (
+                        "/usr/bin/memcached",
+                        args.into_iter().map(String::from).collect(),
+                    )
                 }
             };
-            let args: Vec<String> = args.into_iter().map(String::from).collect();
             let started = std::panic::catch_unwind(AssertUnwindSafe(|| {
                 Daemon::start_program(
                     Path::new(program),

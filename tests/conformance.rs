@@ -123,24 +123,14 @@ fn start_redis() -> Real {
 
 fn start_redis_with(extra: &[&str]) -> Real {
     start_real("redis-server", |port, dir| {
-        [
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            dir,
-            "--daemonize",
-            "no",
-        ]
-        .iter()
-        .chain(extra)
-        .map(|s| s.to_string())
-        .collect()
+        let mut args = dc_e2e::throwaway_redis_args(port, dir);
+        args.extend(
+            ["--daemonize", "no"]
+                .iter()
+                .chain(extra)
+                .map(|s| s.to_string()),
+        );
+        args
     })
 }
 

@@ -103,23 +103,15 @@ impl Cache {
             let (prog, args) = match door {
                 Door::Redis => (
                     installed_program("redis-server", "redis-server"),
-                    vec![
-                        "--port",
-                        &port_s,
-                        "--bind",
-                        "127.0.0.1",
-                        "--save",
-                        "",
-                        "--appendonly",
-                        "no",
-                    ],
+                    dc_e2e::throwaway_redis_args(port, "."),
                 ),
                 Door::Memcache => (
                     installed_program("memcached", "memcached"),
-                    vec!["-l", "127.0.0.1", "-p", &port_s, "-U", "0", "-u", "root"],
+                    ["-l", "127.0.0.1", "-p", &port_s, "-U", "0", "-u", "root"]
+                        .map(String::from)
+                        .to_vec(),
                 ),
             };
-            let args: Vec<String> = args.into_iter().map(String::from).collect();
             let dir = tempfile::tempdir().expect("tempdir");
             let daemon = Daemon::start_program(&prog, dir, &args, &tcp_address(port));
             return (Cache::Reference(daemon), port);

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use dc_ctx::{Client, Options};
 use dc_e2e::{
-    free_port, installed_program, run, run_command, tcp_address, Conn, Daemon, IO_TIMEOUT,
+    free_port, installed_program, run, run_command, tcp_address, throwaway_redis_args, Conn,
+    Daemon, IO_TIMEOUT,
 };
 use nix::sys::signal::Signal;
 use serde_json::Value;
@@ -64,7 +65,7 @@ fn start_redis(extra: &[String]) -> (Daemon, u16) {
         let port = free_port_pair();
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().display().to_string();
-        let mut args = throwaway_args(port, &path);
+        let mut args = throwaway_redis_args(port, &path);
         args.extend(extra.iter().map(|a| a.replace("{dir}", &path)));
         let daemon = Daemon::start_program(&redis_server(), dir, &args, &tcp_address(port));
         if redis_cli(&["-p", &port.to_string(), "config", "get", "dir"], b"").contains(&path) {
@@ -77,27 +78,8 @@ fn start_redis(extra: &[String]) -> (Daemon, u16) {
 /// The same server again on its port (after a kill).
 fn restart_redis(port: u16) -> Daemon {
     let dir = tempfile::tempdir().expect("tempdir");
-    let args = throwaway_args(port, &dir.path().display().to_string());
+    let args = throwaway_redis_args(port, &dir.path().display().to_string());
     Daemon::start_program(&redis_server(), dir, &args, &tcp_address(port))
-}
-
-/// A redis-server on `port` of loopback keeping nothing on disk, its
-/// files (a cluster's or a sentinel's) in `dir`.
-fn throwaway_args(port: u16, dir: &str) -> Vec<String> {
-    [
-        "--port",
-        &port.to_string(),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        dir,
-    ]
-    .map(String::from)
-    .to_vec()
 }
 
 /// dc_client on a unix socket (distcache) and a loopback port (RESP), in
@@ -537,7 +519,7 @@ fn start_tls_redis(files: &dc_tls::TlsFiles, extra: &[&str]) -> (Daemon, u16) {
     let port = free_port_pair();
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().display().to_string();
-    let mut args = throwaway_args(0, &path);
+    let mut args = throwaway_redis_args(0, &path);
     args.extend(
         [
             "--tls-port",

@@ -58,6 +58,26 @@ pub fn vectors() -> Value {
     serde_json::from_str(&text).expect("vectors.json parses")
 }
 
+/// A redis-server's arguments for `port` on loopback, keeping nothing on
+/// disk; its files (a cluster's or a sentinel's) go to `dir` ("." is the
+/// directory [`Daemon`] runs it in).
+pub fn throwaway_redis_args(port: u16, dir: &str) -> Vec<String> {
+    [
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        dir,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// A port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
